@@ -1,0 +1,1 @@
+"""Counterfeit-branding detector for marketplace listing photos."""

@@ -1,0 +1,142 @@
+"""One configuration object: limits, OCR settings, decision thresholds.
+
+Loadable from a YAML file whose sections mirror the dataclasses::
+
+    limits:
+      max_pixels: 40000000
+    ocr:
+      max_side: 1024
+
+Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detector.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an input may be before it is refused; all checked before full decoding."""
+
+    # 25 MB: well above any listing photo (phone JPEGs are 2-8 MB) yet cheap to hold in memory.
+    max_file_bytes: int = 25 * 1024 * 1024
+    # 40 Mpx: a 48 Mpx phone sensor is bigger, but listing photos are resized by every marketplace
+    # long before; 40 Mpx of RGB is 120 MB decoded, the most we let one image cost.
+    max_pixels: int = 40_000_000
+    # Images are downscaled to this longest side right after decoding; the stages cap further.
+    max_side: int = 4096
+
+
+@dataclass(frozen=True)
+class OcrConfig:
+    """Which OCR backend to use and how hard to look."""
+
+    backend: str = "easyocr"
+    # Longest side of the image EasyOCR sees. Measured in BENCHMARKS.md ("OCR size cap"):
+    # 1024 keeps small brand words readable at ~1 s per photo on 2 cores.
+    max_side: int = 1024
+    # Spans below this confidence are dropped as noise before the rules see them.
+    min_confidence: float = 0.1
+    # Torch intra-op threads; 0 means "all cores of this machine".
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Risk cut-offs that turn a score into allow | review | block."""
+
+    review: float = 0.4
+    block: float = 0.8
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything tunable about a ``Detector``; ``Config()`` is the shipped default."""
+
+    limits: Limits = field(default_factory=Limits)
+    ocr: OcrConfig = field(default_factory=OcrConfig)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        """Build a config from nested mappings; unknown or ill-typed keys raise ``ConfigError``."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"config must be a mapping of sections, got {type(data).__name__}")
+        sections: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            section_cls = f.default_factory  # type: ignore[misc]
+            raw = data.get(f.name, {})
+            if not isinstance(raw, dict):
+                raise ConfigError(f"config section '{f.name}' must be a mapping, got {raw!r}")
+            sections[f.name] = _build_section(f.name, section_cls, raw)
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(
+                f"unknown config section(s) {sorted(unknown)}; expected {[f.name for f in dataclasses.fields(cls)]}"
+            )
+        return cls(**sections)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Config":
+        """Load a YAML config file (JSON is valid YAML too)."""
+        import yaml
+
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from exc
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{p}: {exc}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build_section(name: str, section_cls: Any, raw: dict[str, Any]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(section_cls)}
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in config section '{name}'; expected {sorted(known)}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        expected = type(getattr(section_cls(), key))
+        # YAML gives ints for "1" where a float is meant; accept that one widening, nothing else.
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            raise ConfigError(f"config key '{name}.{key}' must be {expected.__name__}, got {value!r}")
+        values[key] = value
+    return section_cls(**values)
+
+
+def _validate(cfg: Config) -> None:
+    lim, ocr, th = cfg.limits, cfg.ocr, cfg.thresholds
+    for key in ("max_file_bytes", "max_pixels", "max_side"):
+        if getattr(lim, key) <= 0:
+            raise ConfigError(f"limits.{key} must be positive, got {getattr(lim, key)}")
+    if ocr.max_side < 64:
+        raise ConfigError(f"ocr.max_side must be at least 64 pixels, got {ocr.max_side}")
+    if not 0.0 <= ocr.min_confidence <= 1.0:
+        raise ConfigError(f"ocr.min_confidence must be in [0, 1], got {ocr.min_confidence}")
+    if ocr.threads < 0:
+        raise ConfigError(f"ocr.threads must be 0 (all cores) or positive, got {ocr.threads}")
+    if not 0.0 <= th.review <= th.block <= 1.0:
+        raise ConfigError(
+            f"thresholds must satisfy 0 <= review <= block <= 1, got review={th.review}, block={th.block}"
+        )
