@@ -1,0 +1,463 @@
+"""The brand catalog: which brands the detector knows, their genuine spellings, marks and sellers.
+
+A catalog is a directory holding ``catalog.yaml`` and the reference marks it names (format in
+docs/DESIGN.md). ``load_catalog`` validates it strictly, because a typo in a rights-holder's catalog
+silently turns into missed counterfeits; ``init_catalog``/``add_brand``/``remove_brand`` enrol brands
+and rewrite ``catalog.yaml`` atomically.
+
+>>> catalog = load_catalog()             # the bundled demo catalog
+>>> catalog.brand("coke").name
+'Coca-Cola'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detector.errors import CatalogError
+
+CATALOG_FILE = "catalog.yaml"
+MARKS_DIR = "marks"
+FORMAT_VERSION = 1
+
+_BRAND_KEYS = ("name", "aliases", "marks", "authorized_sellers")
+_TOP_KEYS = ("version", "brands")
+# PIL format name -> extension given to an enrolled mark (the source's own suffix may be missing or odd).
+_WRITTEN_HEADER = "Brand catalog (format: docs/DESIGN.md). Rewritten by detector.catalog: comments are not kept."
+_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}
+
+
+def _key(name: str) -> str:
+    """The form two spellings are compared in: NFKC (full-width letters fold) and case-folded."""
+    return unicodedata.normalize("NFKC", name).casefold().strip()
+
+
+@dataclass(frozen=True)
+class Brand:
+    """One brand: its display name, other genuine spellings, reference marks and authorised sellers.
+
+    ``marks`` are paths relative to ``catalog.yaml``, exactly as written there; an empty
+    ``authorized_sellers`` means seller checks are not enforced for the brand.
+    """
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    marks: tuple[str, ...] = ()
+    authorized_sellers: tuple[str, ...] = ()
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        """The display name followed by every alias."""
+        return (self.name, *self.aliases)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The brand as written in ``catalog.yaml``; empty optional fields are left out."""
+        out: dict[str, Any] = {"name": self.name}
+        for key in ("aliases", "marks", "authorized_sellers"):
+            if getattr(self, key):
+                out[key] = list(getattr(self, key))
+        return out
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A validated set of brands rooted at a catalog directory.
+
+    Names and aliases are unique across brands (case-insensitively); constructing a ``Catalog``
+    that breaks this raises ``CatalogError`` so no caller can hold an ambiguous one.
+    """
+
+    root: Path
+    brands: tuple[Brand, ...]
+    _lookup: dict[str, Brand] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+        object.__setattr__(self, "brands", tuple(self.brands))
+        lookup: dict[str, Brand] = {}
+        for brand in self.brands:
+            for spelling in brand.all_names:
+                other = lookup.setdefault(_key(spelling), brand)
+                if other is not brand:
+                    raise CatalogError(
+                        f"brand {brand.name!r}: {spelling!r} is already a name or alias of brand {other.name!r}; "
+                        "names and aliases must be unique across brands (case-insensitive)"
+                    )
+        object.__setattr__(self, "_lookup", lookup)
+
+    def __len__(self) -> int:
+        return len(self.brands)
+
+    def __iter__(self) -> Iterator[Brand]:
+        return iter(self.brands)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and _key(name) in self._lookup
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Display names, in catalog order."""
+        return tuple(b.name for b in self.brands)
+
+    def find(self, name: str) -> Brand | None:
+        """The brand that ``name`` is a name or alias of (case-insensitive), or None."""
+        return self._lookup.get(_key(name))
+
+    def brand(self, name: str) -> Brand:
+        """The brand that ``name`` is a name or alias of (case-insensitive); ``CatalogError`` if none."""
+        found = self.find(name)
+        if found is None:
+            raise CatalogError(
+                f"brand {name!r} is not in the catalog at {self.root} ({len(self.brands)} brands); "
+                "check the spelling or enrol it with add_brand"
+            )
+        return found
+
+    def iter_marks(self) -> Iterator[tuple[Brand, str]]:
+        """Every (brand, mark) pair, in catalog order: what a reference index is built from."""
+        for brand in self.brands:
+            for mark in brand.marks:
+                yield brand, mark
+
+    def mark_path(self, mark: str) -> Path:
+        """The file of ``mark`` (as written in ``catalog.yaml``); ``CatalogError`` if no brand has it."""
+        if not any(mark in b.marks for b in self.brands):
+            raise CatalogError(f"mark {mark!r} is not a mark of any brand in the catalog at {self.root}")
+        return self.root / mark
+
+    def content_hash(self) -> str:
+        """sha256 over the normalised catalog content and the bytes of every mark, in catalog order.
+
+        Comments and formatting of ``catalog.yaml`` do not change it; any name, alias, seller, mark
+        path or mark pixel-file byte does. A reference index stores it to know when it is stale.
+        """
+        h = hashlib.sha256()
+        h.update(json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        for _, mark in self.iter_marks():
+            h.update(b"\0mark\0" + mark.encode("utf-8") + b"\0")
+            h.update(hashlib.sha256(self._read_mark(mark)).digest())
+        return h.hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": FORMAT_VERSION, "brands": [b.to_dict() for b in self.brands]}
+
+    def _read_mark(self, mark: str) -> bytes:
+        try:
+            return (self.root / mark).read_bytes()
+        except OSError as exc:
+            raise CatalogError(
+                f"cannot read mark {mark!r} of the catalog at {self.root}: {exc.strerror or exc}"
+            ) from exc
+
+
+def default_catalog_path() -> Path:
+    """The bundled demo catalog directory (``detector/data/catalog``)."""
+    return Path(__file__).resolve().parent / "data" / "catalog"
+
+
+def _yaml_path(path: str | Path | None) -> Path:
+    p = default_catalog_path() if path is None else Path(path).expanduser()
+    return p / CATALOG_FILE if p.is_dir() or p.suffix.lower() not in (".yaml", ".yml") else p
+
+
+def load_catalog(path: str | Path | None = None, *, check_images: bool = True) -> Catalog:
+    """Load and validate a catalog: its directory or its ``catalog.yaml``; None is the bundled demo.
+
+    ``check_images=False`` skips opening every mark (each is still checked to exist).
+    """
+    import yaml
+
+    yaml_path = _yaml_path(path)
+    try:
+        text = yaml_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(
+            f"no catalog at {yaml_path}: expected a directory holding {CATALOG_FILE} (create one with init_catalog)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read {yaml_path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{yaml_path}: not valid YAML: {exc}") from exc
+    root = yaml_path.parent.resolve()
+    try:
+        brands = _parse(data, root, check_images=check_images)
+        return Catalog(root=root, brands=brands)
+    except CatalogError as exc:
+        raise CatalogError(f"{yaml_path}: {exc}") from None
+
+
+def _parse(data: Any, root: Path, *, check_images: bool) -> tuple[Brand, ...]:
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise CatalogError(f"expected a mapping with 'version: {FORMAT_VERSION}' and 'brands:', got {got}")
+    unknown = sorted(set(map(str, data)) - set(_TOP_KEYS))
+    if unknown:
+        raise CatalogError(f"unknown top-level key(s) {unknown}; expected {list(_TOP_KEYS)}")
+    version = data.get("version")
+    if version is None:
+        raise CatalogError(f"missing 'version: {FORMAT_VERSION}'")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise CatalogError(f"version {version!r} is not supported; this detector reads version {FORMAT_VERSION}")
+    raw_brands = data.get("brands")
+    if raw_brands is None:  # `brands:` with nothing under it: an empty catalog
+        raw_brands = []
+    if not isinstance(raw_brands, list):
+        raise CatalogError(f"'brands' must be a list of brand mappings, got {type(raw_brands).__name__}")
+
+    brands: list[Brand] = []
+    seen_names: dict[str, int] = {}
+    mark_owner: dict[Path, str] = {}  # resolved mark file -> name of the brand listing it
+    for i, raw in enumerate(raw_brands):
+        brand = _parse_brand(i, raw, root, check_images=check_images)
+        where = f"brand {brand.name!r}"
+        first = seen_names.setdefault(_key(brand.name), i)
+        if first != i:
+            raise CatalogError(
+                f"{where} appears twice (brands[{first}] and brands[{i}]); names must be unique (case-insensitive)"
+            )
+        for j, mark in enumerate(brand.marks):
+            # Compare files, not strings: "marks/a.png" and "./marks/a.png" are one mark.
+            resolved = (root / mark).resolve()
+            if resolved in mark_owner:
+                raise CatalogError(
+                    f"{where}: marks[{j}] {mark!r} is already a mark of brand {mark_owner[resolved]!r}; "
+                    "each mark file may be listed once, under one brand"
+                )
+            mark_owner[resolved] = brand.name
+        brands.append(brand)
+    return tuple(brands)
+
+
+def _parse_brand(i: int, raw: Any, root: Path, *, check_images: bool) -> Brand:
+    where = f"brands[{i}]"
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where} must be a mapping with at least 'name', got {raw!r}")
+    name = raw.get("name")
+    if name is None:
+        raise CatalogError(f"{where} has no 'name'; every brand needs a unique display name")
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogError(f"{where}: 'name' must be a non-empty string, got {name!r} (quote it in YAML)")
+    where = f"brand {name!r}"
+    unknown = sorted(set(map(str, raw)) - set(_BRAND_KEYS))
+    if unknown:
+        raise CatalogError(f"{where}: unknown key(s) {unknown}; expected {list(_BRAND_KEYS)}")
+    lists = {key: _string_list(where, key, raw.get(key)) for key in _BRAND_KEYS[1:]}
+    for j, mark in enumerate(lists["marks"]):
+        _check_mark(f"{where}: marks[{j}] {mark!r}", mark, root, check_images=check_images)
+    return Brand(name, lists["aliases"], lists["marks"], lists["authorized_sellers"])
+
+
+def _string_list(where: str, key: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        raise CatalogError(f"{where}: '{key}' must be a list of strings, got the string {value!r}: write [{value}]")
+    if not isinstance(value, list):
+        raise CatalogError(f"{where}: '{key}' must be a list of strings, got {type(value).__name__} {value!r}")
+    for j, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise CatalogError(f"{where}: {key}[{j}] must be a non-empty string, got {item!r} (quote it in YAML)")
+    return tuple(value)
+
+
+def _check_mark(where: str, mark: str, root: Path, *, check_images: bool) -> None:
+    if Path(mark).is_absolute():
+        raise CatalogError(f"{where} must be a path relative to {CATALOG_FILE}, like marks/brand.png")
+    path = (root / mark).resolve()
+    if not path.is_relative_to(root):
+        raise CatalogError(f"{where} is outside the catalog directory {root}; keep marks under it (e.g. marks/)")
+    if not path.is_file():
+        raise CatalogError(f"{where} does not exist" + (" (it is a directory)" if path.is_dir() else ""))
+    if check_images:
+        _verify_image(where, path)
+
+
+def _verify_image(where: str, path: Path) -> str:
+    """Check that ``path`` decodes as an image; returns its PIL format name."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            fmt = im.format or ""
+            im.verify()
+    # PIL raises many types for a bad file (OSError, SyntaxError, struct.error, DecompressionBombError...).
+    except Exception as exc:  # noqa: BLE001
+        raise CatalogError(f"{where} is not a readable image ({type(exc).__name__}: {exc})") from None
+    return fmt
+
+
+# --- enrolment -------------------------------------------------------------------------------------
+
+
+def init_catalog(directory: str | Path) -> Catalog:
+    """Create an empty, valid catalog in ``directory`` (made if missing); refuses to overwrite one."""
+    root = Path(directory).expanduser()
+    target = root / CATALOG_FILE
+    if target.exists():
+        raise CatalogError(f"{target} already exists; load it with load_catalog or choose another directory")
+    (root / MARKS_DIR).mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(root=root.resolve(), brands=())
+    _write_yaml(target, catalog)
+    return load_catalog(root)
+
+
+def add_brand(
+    directory: str | Path,
+    name: str,
+    marks: Sequence[str | Path] = (),
+    aliases: Sequence[str] = (),
+    authorized_sellers: Sequence[str] = (),
+) -> Catalog:
+    """Enrol ``name`` (or extend it, if it is already a name or alias) and return the updated catalog.
+
+    Each mark file is checked to be an image, then copied into ``marks/`` under a name slugged from
+    the brand and the file (``Nike`` + ``swoosh.png`` -> ``marks/nike-swoosh.png``). New aliases and
+    sellers are appended. ``catalog.yaml`` is replaced atomically; if anything fails, the copied
+    marks are removed and the old catalog stays as it was.
+    """
+    catalog = load_catalog(directory)
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogError(f"brand name must be a non-empty string, got {name!r}")
+    for label, values in (("aliases", aliases), ("authorized_sellers", authorized_sellers)):
+        _string_list(f"brand {name!r}", label, values if isinstance(values, str) else list(values))
+    existing = catalog.find(name)
+    base = existing or Brand(name=name)
+
+    sources = [Path(m).expanduser() for m in (marks if not isinstance(marks, (str, Path)) else [marks])]
+    known = {hashlib.sha256(catalog._read_mark(m)).hexdigest(): (b.name, m) for b, m in catalog.iter_marks()}
+    plans: list[tuple[Path, str]] = []  # (source, mark as written in catalog.yaml)
+    taken = {p.name.casefold() for p in (catalog.root / MARKS_DIR).glob("*")}
+    for src in sources:
+        where = f"brand {base.name!r}: mark file {str(src)!r}"
+        if not src.is_file():
+            raise CatalogError(f"{where} does not exist")
+        fmt = _verify_image(where, src)
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()
+        if digest in known:
+            owner, mark = known[digest]
+            raise CatalogError(f"{where} is already enrolled as {mark!r} of brand {owner!r}")
+        known[digest] = (base.name, str(src))
+        filename = _mark_filename(base.name, src, _EXTENSIONS.get(fmt, src.suffix.lower() or ".img"), taken)
+        taken.add(filename.casefold())
+        plans.append((src, f"{MARKS_DIR}/{filename}"))
+
+    updated = Brand(
+        name=base.name,
+        aliases=_merge(base.aliases, aliases, exclude=base.name),
+        marks=base.marks + tuple(m for _, m in plans),
+        authorized_sellers=_merge(base.authorized_sellers, authorized_sellers),
+    )
+    brands = [updated if b is existing else b for b in catalog.brands]
+    if existing is None:
+        brands.append(updated)
+    new_catalog = Catalog(root=catalog.root, brands=tuple(brands))  # checks alias collisions before any copy
+
+    copied: list[Path] = []
+    try:
+        (catalog.root / MARKS_DIR).mkdir(exist_ok=True)
+        for src, mark in plans:
+            dest = catalog.root / mark
+            shutil.copyfile(src, dest)
+            copied.append(dest)
+        _write_yaml(catalog.root / CATALOG_FILE, new_catalog)
+    except BaseException:
+        for dest in copied:
+            dest.unlink(missing_ok=True)
+        raise
+    return load_catalog(catalog.root)
+
+
+def remove_brand(directory: str | Path, name: str, *, delete_marks: bool = True) -> Catalog:
+    """Remove the brand ``name`` (a name or alias) and return the updated catalog.
+
+    Its mark files are deleted only after ``catalog.yaml`` has been replaced, so an interruption
+    leaves at worst an unused file, never a catalog naming a missing mark.
+    """
+    catalog = load_catalog(directory, check_images=False)
+    gone = catalog.brand(name)
+    new_catalog = Catalog(root=catalog.root, brands=tuple(b for b in catalog.brands if b is not gone))
+    _write_yaml(catalog.root / CATALOG_FILE, new_catalog)
+    if delete_marks:
+        for mark in gone.marks:
+            (catalog.root / mark).unlink(missing_ok=True)
+    return load_catalog(catalog.root)
+
+
+def slugify(text: str) -> str:
+    """A lowercase ASCII file-name stem: ``"McDonald's"`` -> ``"mcdonalds"``, ``"H&M"`` -> ``"handm"``."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    ascii_text = re.sub(r"['\u2019`.]", "", ascii_text.replace("&", "and"))
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+
+
+def _mark_filename(brand: str, src: Path, ext: str, taken: set[str]) -> str:
+    # A brand with no ASCII letters (e.g. 小米) still gets a stable, unique stem.
+    stem = slugify(brand) or "brand-" + hashlib.sha256(brand.encode("utf-8")).hexdigest()[:8]
+    src_slug = slugify(src.stem)
+    if src_slug and not src_slug.startswith(stem):
+        stem = f"{stem}-{src_slug}"
+    candidate, n = stem + ext, 2
+    while candidate.casefold() in taken:
+        candidate, n = f"{stem}-{n}{ext}", n + 1
+    return candidate
+
+
+def _merge(old: tuple[str, ...], new: Iterable[str], exclude: str | None = None) -> tuple[str, ...]:
+    # Exact-string dedupe, order kept: a case variant someone asked for ("NIKE") stays, as the loader allows it.
+    return tuple(dict.fromkeys([*old, *(item for item in new if item != exclude)]))
+
+
+def render_yaml(catalog: Catalog, header: str = "") -> str:
+    """``catalog`` as ``catalog.yaml`` text (short lists in flow style), after an optional comment header."""
+    import yaml
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+        # Lists of strings on one line ([NIKE, Nike Inc]); the brand mappings stay in block style.
+        flow = all(isinstance(x, str) for x in data)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+    _Dumper.add_representer(list, _list)
+    body = yaml.dump(
+        catalog.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000
+    )
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    return "\n".join(lines) + ("\n" if lines else "") + body
+
+
+def _write_yaml(target: Path, catalog: Catalog) -> None:
+    """Write ``catalog.yaml`` atomically: a temp file in the same directory, fsync, then os.replace.
+
+    os.replace is atomic within one filesystem, so a reader (or a crash) sees the old file or the new
+    one, never half of either.
+    """
+    text = render_yaml(catalog, header=_WRITTEN_HEADER)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp makes the file 0600; keep the old file's mode (or a readable default) so sharing still works.
+        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise CatalogError(f"cannot write {target}: {exc}; the previous file is unchanged") from exc
+        raise
