@@ -1,1 +1,60 @@
-"""Counterfeit-branding detector for marketplace listing photos."""
+"""Counterfeit-branding detector for marketplace listing photos.
+
+>>> from detector import Detector
+>>> report = Detector().scan_image("examples/misspelled_adibas.jpg")  # doctest: +SKIP
+>>> print(report.decision)  # doctest: +SKIP
+"""
+
+from detector.config import Config
+from detector.errors import (
+    CatalogError,
+    ConfigError,
+    CorruptModel,
+    DetectorError,
+    ImageTooLarge,
+    InvalidImage,
+    MissingModel,
+    ModelError,
+)
+from detector.io import load_image
+from detector.pipeline import Detector
+from detector.types import (
+    BrandSighting,
+    Box,
+    Decision,
+    Flag,
+    ImageReport,
+    Listing,
+    ListingDecision,
+    LogoMatch,
+    Relation,
+    Severity,
+    TextSpan,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Box",
+    "BrandSighting",
+    "CatalogError",
+    "Config",
+    "ConfigError",
+    "CorruptModel",
+    "Decision",
+    "Detector",
+    "DetectorError",
+    "Flag",
+    "ImageReport",
+    "ImageTooLarge",
+    "InvalidImage",
+    "Listing",
+    "ListingDecision",
+    "LogoMatch",
+    "MissingModel",
+    "ModelError",
+    "Relation",
+    "Severity",
+    "TextSpan",
+    "load_image",
+]

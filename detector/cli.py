@@ -1,0 +1,112 @@
+"""The ``detector`` command: a thin layer over the library.
+
+Machine output goes to stdout, logs, progress and summaries to stderr.
+Exit codes (docs/DESIGN.md): 0 nothing flagged, 1 something flagged (review or
+block), 2 usage or setup error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FLAGGED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("detector")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="detector",
+        description="Find counterfeit branding in marketplace listing photos (OCR + logo matching + rules).",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="scan images or folders; one JSON line per image on stdout")
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
+    scan.add_argument("--catalog", metavar="DIR", help="brand catalog directory (default: the bundled demo catalog)")
+    scan.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="output format (default: jsonl)")
+    scan.add_argument("--output", "-o", metavar="FILE", help="write to FILE (replaced atomically) instead of stdout")
+    scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, thresholds)")
+    scan.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    scan.set_defaults(func=cmd_scan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from detector.errors import DetectorError
+
+    try:
+        return int(args.func(args))
+    except DetectorError as exc:
+        print(f"detector: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("detector: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from detector.config import Config
+    from detector.io import FolderWalk
+    from detector.pipeline import Detector
+    from detector.report import OutputFormat, ReportSink, ScanSummary
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"detector scan: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    config = Config.from_file(args.config) if args.config else Config()
+
+    walk = FolderWalk(args.paths)
+    files = list(walk)
+    summary = ScanSummary(skipped=len(walk.skipped))
+    detector = Detector(config=config, catalog=args.catalog)
+
+    started = time.perf_counter()
+    sink = ReportSink(OutputFormat(args.format), args.output)
+    interrupted = False
+    try:
+        for report in detector.scan_paths(_progress(files, disabled=args.no_progress)):
+            sink.write(report)
+            summary.add(report)
+    except KeyboardInterrupt:
+        # Everything written so far is whole (one record per line); keep it and say where it is.
+        interrupted = True
+    finally:
+        sink.close()
+        summary.seconds = time.perf_counter() - started
+
+    where = f" to {args.output}" if args.output else ""
+    if interrupted:
+        print(f"detector scan: interrupted after {sink.count} of {len(files)} images (written{where})", file=sys.stderr)
+        print(summary.line(), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(summary.line(), file=sys.stderr)
+    return EXIT_FLAGGED if summary.flagged else EXIT_OK
+
+
+def _progress(files: list[Path], *, disabled: bool):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    # disable=None lets tqdm switch itself off when stderr is not a terminal (CI logs, pipes).
+    return tqdm(files, desc="scanning", unit="img", file=sys.stderr, disable=True if disabled else None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Safe image input: load any image a marketplace receives, and walk folders of them.
+
+Every limit is checked before the pixels are decoded, so a decompression bomb
+costs a header read, not gigabytes. Every failure is an ``InvalidImage`` (or
+its child ``ImageTooLarge``) whose message names the file and the problem.
+
+>>> from detector.io import load_image
+>>> loaded = load_image("examples/genuine_nike.jpg")  # doctest: +SKIP
+>>> loaded.image.mode
+'RGB'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io as _io
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from detector.config import Limits
+from detector.errors import ImageTooLarge, InvalidImage
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, "Image.Image"]
+
+#: Extensions that claim to be an image; a claimed image that cannot be read is an error, not a skip.
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff"}
+)
+
+#: PIL format names we decode. MPO is how PIL names many phone JPEGs (multi-picture).
+SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF"})
+
+_MAGIC: tuple[tuple[bytes, int], ...] = (
+    (b"\xff\xd8\xff", 0),  # JPEG
+    (b"\x89PNG\r\n\x1a\n", 0),
+    (b"GIF87a", 0),
+    (b"GIF89a", 0),
+    (b"BM", 0),
+    (b"II*\x00", 0),  # TIFF little-endian
+    (b"MM\x00*", 0),  # TIFF big-endian
+    (b"WEBP", 8),  # RIFF....WEBP
+)
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An RGB image ready for the stages, with where it came from."""
+
+    image: "Image.Image"
+    source: str
+    sha256: str | None
+    format: str | None
+    #: (width, height) of the file as stored, after EXIF orientation.
+    original_size: tuple[int, int]
+
+    @property
+    def scale(self) -> float:
+        """Factor from working-image pixels back to original-image pixels (1.0 when not downscaled)."""
+        return self.original_size[0] / self.image.width if self.image.width else 1.0
+
+
+def sniff_image(head: bytes) -> bool:
+    """Whether the leading bytes of a file look like an image format we decode."""
+    return any(head[offset : offset + len(magic)] == magic for magic, offset in _MAGIC)
+
+
+def load_image(source: ImageSource, limits: Limits | None = None, *, name: str | None = None) -> LoadedImage:
+    """Load ``source`` (path, bytes or PIL image) as RGB, enforcing ``limits``.
+
+    Raises ``ImageTooLarge`` when the file or its pixel count is over a limit and
+    ``InvalidImage`` for anything that cannot be decoded.
+    """
+    limits = limits or Limits()
+    from PIL import Image
+
+    if isinstance(source, Image.Image):
+        label = name or "<PIL image>"
+        _check_pixels(label, source.width, source.height, limits)
+        return _finish(source, label, None, None, limits)
+
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        label = name or "<bytes>"
+        if len(data) > limits.max_file_bytes:
+            raise ImageTooLarge(_too_many_bytes(label, len(data), limits))
+    elif isinstance(source, (str, os.PathLike)):
+        label = name or str(source)
+        data = _read_bounded(Path(source), label, limits)
+    else:
+        raise InvalidImage(f"cannot load an image from a {type(source).__name__}; pass a path, bytes or a PIL image")
+
+    if not data:
+        raise InvalidImage(f"{label}: file is empty (0 bytes)")
+    digest = hashlib.sha256(data).hexdigest()
+    return _decode(data, label, digest, limits)
+
+
+def _read_bounded(path: Path, label: str, limits: Limits) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise ImageTooLarge(_too_many_bytes(label, size, limits))
+        with path.open("rb") as fh:
+            # Read one byte past the limit: a file that grew since stat() is caught too.
+            data = fh.read(limits.max_file_bytes + 1)
+    except FileNotFoundError as exc:
+        raise InvalidImage(f"{label}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise InvalidImage(f"{label}: is a directory, not an image file") from exc
+    except OSError as exc:
+        raise InvalidImage(f"{label}: cannot read file: {exc.strerror or exc}") from exc
+    if len(data) > limits.max_file_bytes:
+        raise ImageTooLarge(_too_many_bytes(label, len(data), limits))
+    return data
+
+
+def _decode(data: bytes, label: str, digest: str, limits: Limits) -> LoadedImage:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        # PIL's own bomb check warns, then errors at twice its cap; ours (below) is stricter and
+        # runs on the header alone, so silence the warning and map PIL's error to ours.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(_io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{label}: {exc}; the limit is {limits.max_pixels:,} pixels") from exc
+    except UnidentifiedImageError as exc:
+        hint = " (the file looks like text)" if _looks_like_text(data) else ""
+        raise InvalidImage(f"{label}: not a recognised image format{hint}") from exc
+    except Exception as exc:  # noqa: BLE001 - PIL plugins raise many types on hostile headers
+        raise InvalidImage(f"{label}: cannot parse image header: {exc}") from exc
+
+    if img.format not in SUPPORTED_FORMATS:
+        raise InvalidImage(
+            f"{label}: image format {img.format} is not supported; use JPEG, PNG, WebP, GIF, BMP or TIFF"
+        )
+    _check_pixels(label, img.width, img.height, limits)
+    try:
+        img.seek(0)  # first frame of animated GIF / WebP / multi-page TIFF
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{label}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - truncated or corrupt data: OSError, SyntaxError, ValueError...
+        reason = "file is truncated or corrupt" if "truncated" in str(exc) else f"cannot decode pixels: {exc}"
+        raise InvalidImage(f"{label}: {reason}") from exc
+    return _finish(img, label, digest, img.format, limits)
+
+
+def _finish(img: "Image.Image", label: str, digest: str | None, fmt: str | None, limits: Limits) -> LoadedImage:
+    from PIL import ImageOps
+
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose an otherwise good image
+        pass
+    try:
+        rgb = to_rgb(img)
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidImage(f"{label}: cannot convert mode {img.mode} to RGB: {exc}") from exc
+    original = (rgb.width, rgb.height)
+    if max(original) > limits.max_side:
+        rgb = rgb.copy()
+        rgb.thumbnail((limits.max_side, limits.max_side))
+    return LoadedImage(image=rgb, source=label, sha256=digest, format=fmt, original_size=original)
+
+
+def to_rgb(img: "Image.Image") -> "Image.Image":
+    """Convert any PIL mode to 8-bit RGB; transparency is composited onto white."""
+    import numpy as np
+    from PIL import Image
+
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # A plain convert() clips 16-bit values to 255; rescale to the full range instead.
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = (0.0, 65535.0) if mode.startswith("I;16") else (float(arr.min()), float(arr.max()))
+        scaled = np.clip((arr - lo) / max(hi - lo, 1e-9) * 255.0, 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, mode="L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    elif mode == "P":
+        return img.convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or img.mode == "RGBA":
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def _check_pixels(label: str, width: int, height: int, limits: Limits) -> None:
+    if width <= 0 or height <= 0:
+        raise InvalidImage(f"{label}: image has no pixels ({width}×{height})")
+    pixels = width * height
+    if pixels > limits.max_pixels:
+        raise ImageTooLarge(
+            f"{label}: image is {width}×{height} pixels ({pixels / 1e6:.0f} Mpx); the limit is "
+            f"{limits.max_pixels / 1e6:.0f} Mpx: resize it or raise `limits.max_pixels`"
+        )
+
+
+def _too_many_bytes(label: str, size: int, limits: Limits) -> str:
+    return (
+        f"{label}: file is {size / 1e6:.1f} MB; the limit is {limits.max_file_bytes / 1e6:.1f} MB: "
+        "resize it or raise `limits.max_file_bytes`"
+    )
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:512]
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@dataclass
+class FolderWalk:
+    """Image files under some paths, recursively, sorted, each real directory visited once.
+
+    Iterate it for the files to scan; afterwards ``skipped`` holds the files that are
+    neither named nor shaped like an image (``.txt``, ``.DS_Store``). A file is
+    scanned when its extension or its leading bytes say it is an image.
+    """
+
+    paths: Iterable[str | os.PathLike]
+    skipped: list[Path] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Path]:
+        seen_dirs: set[str] = set()
+        for root in self.paths:
+            p = Path(root)
+            if p.is_dir():
+                yield from self._walk_dir(p, seen_dirs)
+            else:
+                # Named explicitly: the user wants it scanned, so a bad file is an error record.
+                yield p
+
+    def _walk_dir(self, top: Path, seen_dirs: set[str]) -> Iterator[Path]:
+        real = os.path.realpath(top)
+        if real in seen_dirs:
+            return  # a symlink loop, or the same folder reached twice
+        seen_dirs.add(real)
+        try:
+            entries = sorted(os.scandir(top), key=lambda e: e.name)
+        except OSError:
+            self.skipped.append(top)
+            return
+        subdirs: list[Path] = []
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirs.append(path)
+            elif is_image_file(path):
+                yield path
+            else:
+                self.skipped.append(path)
+        for sub in subdirs:
+            yield from self._walk_dir(sub, seen_dirs)
+
+
+def is_image_file(path: Path) -> bool:
+    """True when ``path`` claims to be an image by its extension or by its leading bytes."""
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return True
+    try:
+        with path.open("rb") as fh:
+            return sniff_image(fh.read(16))
+    except OSError:
+        return False

@@ -1,0 +1,27 @@
+"""OCR stage: the ``OcrBackend`` protocol and its adapters.
+
+``create_ocr(config)`` builds the configured backend; heavy imports happen
+inside the adapter, on first use.
+"""
+
+from __future__ import annotations
+
+from detector.config import OcrConfig
+from detector.errors import ConfigError
+from detector.stages import NoOcr, OcrBackend
+
+__all__ = ["OcrBackend", "create_ocr", "BACKENDS"]
+
+BACKENDS = ("easyocr", "none")
+
+
+def create_ocr(config: OcrConfig | None = None) -> OcrBackend:
+    """The OCR backend named by ``config.backend`` (``easyocr`` by default, ``none`` to skip OCR)."""
+    config = config or OcrConfig()
+    if config.backend == "easyocr":
+        from detector.ocr.easyocr import EasyOcr
+
+        return EasyOcr(max_side=config.max_side, min_confidence=config.min_confidence, threads=config.threads)
+    if config.backend == "none":
+        return NoOcr()
+    raise ConfigError(f"unknown OCR backend {config.backend!r}; expected one of {', '.join(BACKENDS)}")

@@ -1,0 +1,151 @@
+"""``Detector``: owns the stages and passes each one's output to the next.
+
+    load ──> ocr ──┐
+        └──> logos ┴──> rules ──> ImageReport
+
+>>> from detector import Detector
+>>> report = Detector().scan_image("examples/misspelled_adibas.jpg")  # doctest: +SKIP
+>>> report.decision.value, [f.rule for f in report.flags]  # doctest: +SKIP
+('block', ['lookalike_brand_text'])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from detector.config import Config
+from detector.errors import DetectorError, ModelError
+from detector.io import ImageSource, LoadedImage, load_image
+from detector.stages import LogoStage, NoLogos, NoRules, OcrBackend, RulesStage
+from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+
+class Detector:
+    """Runs OCR, logo matching and rules on images.
+
+    Stages are injected; any left out is built from ``config`` (and ``catalog``,
+    a catalog directory, the bundled demo catalog when None).
+    """
+
+    def __init__(
+        self,
+        *,
+        ocr: OcrBackend | None = None,
+        logos: LogoStage | None = None,
+        rules: RulesStage | None = None,
+        config: Config | None = None,
+        catalog: str | Path | None = None,
+    ) -> None:
+        self.config = config or Config()
+        if ocr is None:
+            from detector.ocr import create_ocr
+
+            ocr = create_ocr(self.config.ocr)
+        self.ocr: OcrBackend = ocr
+        self.logos: LogoStage = logos if logos is not None else NoLogos()
+        self.rules: RulesStage = rules if rules is not None else NoRules()
+        self.catalog_path = catalog
+
+    @property
+    def stages(self) -> dict[str, str]:
+        """Which implementation ran each stage; copied into every report."""
+        return {"ocr": self.ocr.name, "logos": self.logos.name, "rules": self.rules.name}
+
+    def warm_up(self) -> None:
+        """Load every model now instead of on the first image (for services and benchmarks)."""
+        for stage in (self.ocr, self.logos, self.rules):
+            load = getattr(stage, "load", None)
+            if callable(load):
+                load()
+
+    def scan_image(
+        self, source: ImageSource, *, name: str | None = None, listing: Listing | None = None
+    ) -> ImageReport:
+        """Report on one image. A bad image gives ``ok=False`` with the reason; it never raises for bad input.
+
+        Raises ``ModelError`` when a model is missing: that is a setup problem, not the image's.
+        """
+        label = name or (str(source) if isinstance(source, (str, Path)) else "<image>")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        try:
+            loaded = load_image(source, self.config.limits, name=label)
+        except DetectorError as exc:
+            timings["load"] = _ms(t0)
+            return ImageReport.failed(label, str(exc), timings_ms=timings)
+        timings["load"] = _ms(t0)
+        try:
+            return self._analyse(loaded, label, listing, timings)
+        except ModelError:
+            raise
+        except DetectorError as exc:
+            return ImageReport.failed(label, str(exc), timings_ms=timings)
+        except Exception as exc:  # noqa: BLE001 - one pathological image must not end a scan of thousands
+            log.exception("internal error while analysing %s", label)
+            return ImageReport.failed(label, f"internal error: {type(exc).__name__}: {exc}", timings_ms=timings)
+
+    def scan_paths(self, paths: Iterable[str | Path]) -> Iterator[ImageReport]:
+        """Reports for image files, in order (see ``detector.io.FolderWalk`` to expand folders)."""
+        for path in paths:
+            yield self.scan_image(path, name=str(path))
+
+    def _analyse(
+        self, loaded: LoadedImage, label: str, listing: Listing | None, timings: dict[str, float]
+    ) -> ImageReport:
+        image, scale = loaded.image, loaded.scale
+
+        t = time.perf_counter()
+        texts = [_rescale_text(s, scale) for s in self.ocr.read(image)]
+        timings["ocr"] = _ms(t)
+
+        t = time.perf_counter()
+        logos = [_rescale_logo(m, scale) for m in self.logos.find(image)]
+        timings["logos"] = _ms(t)
+
+        t = time.perf_counter()
+        verdict = self.rules.evaluate(texts, logos, listing)
+        timings["rules"] = _ms(t)
+
+        return ImageReport(
+            path=label,
+            ok=True,
+            decision=verdict.decision,
+            risk=verdict.risk,
+            brands=verdict.brands,
+            logos=tuple(logos),
+            texts=verdict.texts,
+            flags=verdict.flags,
+            timings_ms=timings,
+            stages=self.stages,
+            sha256=loaded.sha256,
+            size=loaded.original_size,
+        )
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def _rescale_box(box: Box | None, scale: float) -> Box | None:
+    return box.scale(scale) if box is not None and scale != 1.0 else box
+
+
+def _rescale_text(span: TextSpan, scale: float) -> TextSpan:
+    return dataclasses.replace(span, box=_rescale_box(span.box, scale)) if scale != 1.0 else span
+
+
+def _rescale_logo(match: LogoMatch, scale: float) -> LogoMatch:
+    return dataclasses.replace(match, box=match.box.scale(scale)) if scale != 1.0 else match
+
+
+__all__ = ["Detector", "Decision"]

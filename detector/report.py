@@ -1,0 +1,119 @@
+"""Report sinks: JSONL and CSV, to stdout or to a file replaced atomically.
+
+A file sink writes to ``<output>.partial`` beside the target, one whole record
+per line, flushed as it goes; ``close()`` renames it over the target. If the
+process dies before that, the previous output file is untouched and the
+records written so far are in the ``.partial`` file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any
+
+from detector.types import ImageReport
+
+
+class OutputFormat(str, Enum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+CSV_COLUMNS = ("path", "ok", "error", "decision", "risk", "brands", "flags", "texts", "logos", "sha256")
+
+
+class ReportSink:
+    """Writes reports one by one in ``fmt`` to ``output`` (stdout when None)."""
+
+    def __init__(self, fmt: OutputFormat = OutputFormat.JSONL, output: str | Path | None = None) -> None:
+        self.fmt = OutputFormat(fmt)
+        self.target = Path(output) if output is not None else None
+        self.partial: Path | None = None
+        if self.target is not None:
+            self.partial = self.target.with_name(self.target.name + ".partial")
+            self._fh: IO[str] = self.partial.open("w", encoding="utf-8", newline="")
+        else:
+            self._fh = sys.stdout
+        self._csv = csv.writer(self._fh) if self.fmt is OutputFormat.CSV else None
+        if self._csv is not None:
+            self._csv.writerow(CSV_COLUMNS)
+        self.count = 0
+
+    def write(self, report: ImageReport) -> None:
+        if self._csv is not None:
+            self._csv.writerow(csv_row(report))
+        else:
+            self._fh.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
+        self._fh.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the output: for a file, fsync it and move it over the target."""
+        if self.target is None or self.partial is None:
+            self._fh.flush()
+            return
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.replace(self.partial, self.target)
+
+    def __enter__(self) -> "ReportSink":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def csv_row(report: ImageReport) -> list[Any]:
+    d = report.to_dict()
+    return [
+        d["path"],
+        d["ok"],
+        d["error"] or "",
+        d["decision"] or "",
+        "" if d["risk"] is None else d["risk"],
+        ";".join(f"{b['name']}:{b['confidence']}" for b in d["brands"]),
+        ";".join(f["rule"] for f in d["flags"]),
+        ";".join(t["text"] for t in d["texts"]),
+        ";".join(f"{m['brand']}:{m['score']}" for m in d["logos"]),
+        d["sha256"] or "",
+    ]
+
+
+@dataclass
+class ScanSummary:
+    """Counts for the closing line of a scan."""
+
+    decisions: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    def add(self, report: ImageReport) -> None:
+        if not report.ok:
+            self.errors += 1
+        elif report.decision is not None:
+            self.decisions[report.decision.value] += 1
+
+    @property
+    def images(self) -> int:
+        return sum(self.decisions.values()) + self.errors
+
+    @property
+    def flagged(self) -> int:
+        return self.decisions["review"] + self.decisions["block"]
+
+    def line(self) -> str:
+        rate = f", {self.images / self.seconds:.2f} images/s" if self.seconds > 0 and self.images else ""
+        return (
+            f"{self.images} images in {self.seconds:.1f} s{rate}: "
+            f"{self.decisions['allow']} allow, {self.decisions['review']} review, {self.decisions['block']} block, "
+            f"{self.errors} unreadable; {self.skipped} non-image files skipped"
+        )
