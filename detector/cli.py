@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="scan images or folders; one JSON line per image on stdout")
     scan.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
     scan.add_argument("--catalog", metavar="DIR", help="brand catalog directory (default: the bundled demo catalog)")
-    scan.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="output format (default: jsonl)")
+    scan.add_argument(
+        "--format", choices=["jsonl", "csv", "table"], default="jsonl", help="output format (default: jsonl; table is for people)"
+    )
     scan.add_argument("--output", "-o", metavar="FILE", help="write to FILE (replaced atomically) instead of stdout")
     scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, thresholds)")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -77,6 +79,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     files = list(walk)
     summary = ScanSummary(skipped=len(walk.skipped))
     detector = Detector(config=config, catalog=args.catalog)
+    if files:
+        print(f"detector scan: {len(files)} images; loading models ({', '.join(detector.stages.values())})", file=sys.stderr)
+        detector.warm_up()  # keep model loading out of the first image's timings
 
     started = time.perf_counter()
     sink = ReportSink(OutputFormat(args.format), args.output)

@@ -24,6 +24,8 @@ from detector.types import ImageReport
 class OutputFormat(str, Enum):
     JSONL = "jsonl"
     CSV = "csv"
+    #: One readable line per image (plus a line per flag) for people, not programs.
+    TABLE = "table"
 
 
 CSV_COLUMNS = ("path", "ok", "error", "decision", "risk", "brands", "flags", "texts", "logos", "sha256")
@@ -49,6 +51,8 @@ class ReportSink:
     def write(self, report: ImageReport) -> None:
         if self._csv is not None:
             self._csv.writerow(csv_row(report))
+        elif self.fmt is OutputFormat.TABLE:
+            self._fh.write(table_lines(report))
         else:
             self._fh.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
         self._fh.flush()
@@ -85,6 +89,20 @@ def csv_row(report: ImageReport) -> list[Any]:
         ";".join(f"{m['brand']}:{m['score']}" for m in d["logos"]),
         d["sha256"] or "",
     ]
+
+
+def table_lines(report: ImageReport) -> str:
+    """A readable block for one report: decision, risk, path, brands, then one line per flag."""
+    if not report.ok:
+        return f"{'ERROR':6} {'':5} {report.path}\n       {report.error}\n"
+    decision = report.decision.value.upper() if report.decision else "-"
+    brands = ", ".join(f"{b.name} ({b.confidence:.2f})" for b in sorted(report.brands, key=lambda b: -b.confidence))
+    head = f"{decision:6} {report.risk or 0.0:5.2f} {report.path}" + (f"  brands: {brands}" if brands else "")
+    lines = [head]
+    lines += [f"       [{f.severity.value}] {f.rule}: {f.message}" for f in report.flags]
+    if not report.flags and report.texts:
+        lines.append("       text: " + ", ".join(repr(t.text) for t in report.texts[:8]))
+    return "\n".join(lines) + "\n"
 
 
 @dataclass

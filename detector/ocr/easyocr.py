@@ -62,6 +62,21 @@ class EasyOcr:
             spans.append(TextSpan(text=text, confidence=conf, box=Box.from_points(points).scale(factor)))
         return spans
 
+    def read_word(self, image: "Image.Image") -> TextSpan | None:
+        """Recognise ``image`` as one line of text, skipping detection (for word crops and second readings)."""
+        import numpy as np
+
+        reader = self._reader()
+        with _READ_LOCK, _quiet():
+            raw = reader.recognize(np.asarray(image.convert("RGB")), detail=1, paragraph=False)
+        if not raw:
+            return None
+        text = " ".join(t.strip() for _, t, _ in raw if t.strip())
+        if not text:
+            return None
+        conf = float(min(max(min(c for _, _, c in raw), 0.0), 1.0))
+        return TextSpan(text=text, confidence=conf, box=Box(0, 0, image.width, image.height))
+
     def _reader(self) -> Any:
         weights_dir = weights_directory()
         key = (weights_dir, self.threads)

