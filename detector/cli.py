@@ -40,7 +40,35 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, thresholds)")
     scan.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     scan.set_defaults(func=cmd_scan)
+
+    _add_catalog_parser(sub)
     return parser
+
+
+def _add_catalog_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    catalog = sub.add_parser("catalog", help="create, enrol, list and check brand catalogs")
+    csub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
+    p = csub.add_parser("init", help="create an empty catalog directory")
+    p.add_argument("dir", metavar="DIR")
+    p.set_defaults(func=cmd_catalog_init)
+    p = csub.add_parser("add", help="enrol a brand, or add marks/aliases to an enrolled one")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("name", metavar="NAME", help="brand display name")
+    p.add_argument("--mark", action="append", default=[], metavar="FILE", help="reference logo image (repeatable)")
+    p.add_argument("--alias", action="append", default=[], metavar="TEXT", help="genuine alternative spelling")
+    p.add_argument("--seller", action="append", default=[], metavar="ID", help="authorised seller id (repeatable)")
+    p.set_defaults(func=cmd_catalog_add)
+    p = csub.add_parser("remove", help="remove a brand and its marks")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_catalog_remove)
+    p = csub.add_parser("list", help="list the brands of a catalog (default: the bundled one)")
+    p.add_argument("dir", metavar="DIR", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_catalog_list)
+    p = csub.add_parser("check", help="validate a catalog; exit 2 with the reason when invalid")
+    p.add_argument("dir", metavar="DIR", nargs="?")
+    p.set_defaults(func=cmd_catalog_check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("detector: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`detector ... | head`): not an error; stop quietly.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -104,6 +138,57 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(summary.line(), file=sys.stderr)
     return EXIT_FLAGGED if summary.flagged else EXIT_OK
+
+
+def cmd_catalog_init(args: argparse.Namespace) -> int:
+    from detector.catalog import init_catalog
+
+    init_catalog(args.dir)
+    print(f"created empty catalog in {args.dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_catalog_add(args: argparse.Namespace) -> int:
+    from detector.catalog import add_brand
+
+    catalog = add_brand(args.dir, args.name, marks=args.mark, aliases=args.alias, authorized_sellers=args.seller)
+    brand = catalog.brand(args.name)
+    print(f"{brand.name}: {len(brand.marks)} mark(s), {len(brand.aliases)} alias(es); catalog has {len(catalog)} brands",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_catalog_remove(args: argparse.Namespace) -> int:
+    from detector.catalog import remove_brand
+
+    catalog = remove_brand(args.dir, args.name)
+    print(f"removed {args.name}; catalog has {len(catalog)} brands", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_catalog_list(args: argparse.Namespace) -> int:
+    import json
+
+    from detector.catalog import load_catalog
+
+    catalog = load_catalog(args.dir, check_images=False)
+    if args.json:
+        print(json.dumps([b.to_dict() for b in catalog.brands], ensure_ascii=False, indent=1))
+        return EXIT_OK
+    for b in catalog.brands:
+        aliases = f"  aka {', '.join(b.aliases)}" if b.aliases else ""
+        print(f"{b.name:28} {len(b.marks)} mark(s){aliases}")
+    print(f"{len(catalog)} brands in {catalog.root}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_catalog_check(args: argparse.Namespace) -> int:
+    from detector.catalog import load_catalog
+
+    catalog = load_catalog(args.dir)  # raises CatalogError (exit 2) with the brand and field at fault
+    marks = sum(len(b.marks) for b in catalog.brands)
+    print(f"ok: {len(catalog)} brands, {marks} marks, content hash {catalog.content_hash()[:12]}")
+    return EXIT_OK
 
 
 def _progress(files: list[Path], *, disabled: bool):  # type: ignore[no-untyped-def]
