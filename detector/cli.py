@@ -42,7 +42,44 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(func=cmd_scan)
 
     _add_catalog_parser(sub)
+    _add_serve_parser(sub)
+    _add_audit_parser(sub)
     return parser
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the HTTP service (POST /v1/listings/check, /healthz, /readyz, /metrics)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    p.add_argument("--workers", type=int, default=1, help="processes, each loading its own models (default: 1)")
+    p.add_argument(
+        "--audit-db", metavar="PATH", default="detector-audit.db", help="SQLite audit log (default: %(default)s)"
+    )
+    p.add_argument("--catalog", metavar="DIR", help="brand catalog directory (default: the bundled demo catalog)")
+    p.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, thresholds, service)")
+    p.set_defaults(func=cmd_serve)
+
+
+def _add_audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = sub.add_parser("audit", help="read the audit log of served decisions; record reviewer overrides")
+    asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    db_help = "SQLite audit log (default: %(default)s)"
+    p = asub.add_parser("list", help="newest decisions first, one JSON object per line")
+    p.add_argument("--limit", type=int, default=20, help="how many (default: %(default)s)")
+    p.add_argument("--listing", metavar="ID", help="only this listing's decisions")
+    p.add_argument("--db", metavar="PATH", default="detector-audit.db", help=db_help)
+    p.set_defaults(func=cmd_audit_list)
+    p = asub.add_parser("show", help="one decision in full, with its overrides, as JSON")
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--db", metavar="PATH", default="detector-audit.db", help=db_help)
+    p.set_defaults(func=cmd_audit_show)
+    p = asub.add_parser("override", help="record a reviewer's decision beside the original (never over it)")
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--decision", required=True, choices=["allow", "review", "block"])
+    p.add_argument("--reason", required=True, help="why the original decision was wrong")
+    p.add_argument("--reviewer", metavar="NAME", help="who decided (default: the OS user)")
+    p.add_argument("--db", metavar="PATH", default="detector-audit.db", help=db_help)
+    p.set_defaults(func=cmd_audit_override)
 
 
 def _add_catalog_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -108,6 +145,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"detector scan: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
     config = Config.from_file(args.config) if args.config else Config()
+    # Checked before any model loads: otherwise a bad --output surfaces as a traceback after the whole scan.
+    if args.output is not None and (Path(args.output).is_dir() or not Path(args.output).parent.is_dir()):
+        why = "it is a folder" if Path(args.output).is_dir() else "its folder does not exist"
+        print(f"detector scan: error: cannot write --output {args.output}: {why}", file=sys.stderr)
+        return EXIT_USAGE
 
     walk = FolderWalk(args.paths)
     files = list(walk)
@@ -118,18 +160,25 @@ def cmd_scan(args: argparse.Namespace) -> int:
         detector.warm_up()  # keep model loading out of the first image's timings
 
     started = time.perf_counter()
-    sink = ReportSink(OutputFormat(args.format), args.output)
+    try:
+        sink = ReportSink(OutputFormat(args.format), args.output)
+    except OSError as exc:  # e.g. permission denied on the folder
+        print(f"detector scan: error: cannot write --output {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     interrupted = False
     try:
         for report in detector.scan_paths(_progress(files, disabled=args.no_progress)):
             sink.write(report)
             summary.add(report)
     except KeyboardInterrupt:
-        # Everything written so far is whole (one record per line); keep it and say where it is.
+        # Ctrl-C is the user's choice: keep every whole record written so far, in place.
         interrupted = True
-    finally:
-        sink.close()
-        summary.seconds = time.perf_counter() - started
+    except BaseException:
+        # A setup error (missing model) or a crash: leave any previous output file whole.
+        sink.abort()
+        raise
+    sink.close()
+    summary.seconds = time.perf_counter() - started
 
     where = f" to {args.output}" if args.output else ""
     if interrupted:
@@ -188,6 +237,66 @@ def cmd_catalog_check(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.dir)  # raises CatalogError (exit 2) with the brand and field at fault
     marks = sum(len(b.marks) for b in catalog.brands)
     print(f"ok: {len(catalog)} brands, {marks} marks, content hash {catalog.content_hash()[:12]}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from detector.service import serve
+    except ImportError as exc:
+        hint = "pip install 'detector[serve]'"
+        print(f"detector serve: error: the service needs its extra: {hint} ({exc})", file=sys.stderr)
+        return EXIT_USAGE
+    serve(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        audit_path=args.audit_db,
+        catalog=args.catalog,
+        config_path=args.config,
+        log_level="debug" if args.verbose > 1 else "info",
+    )
+    return EXIT_OK
+
+
+def _open_audit(path: str, *, must_exist: bool = True):  # type: ignore[no-untyped-def]
+    from detector.audit import AuditError, AuditLog
+
+    if must_exist and not Path(path).is_file():
+        raise AuditError(f"no audit log at {path}: pass --db PATH (the file `detector serve --audit-db` writes)")
+    return AuditLog(path)
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    import json
+
+    with _open_audit(args.db) as audit:
+        for record in audit.latest(args.limit, listing_id=args.listing):
+            print(json.dumps(record.summary(), ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    import json
+
+    with _open_audit(args.db) as audit:
+        print(json.dumps(audit.get(args.id).to_dict(), ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def cmd_audit_override(args: argparse.Namespace) -> int:
+    import getpass
+    import json
+
+    reviewer = args.reviewer
+    if reviewer is None:
+        try:
+            reviewer = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no user name in this environment; the override is still valid
+            reviewer = None
+    with _open_audit(args.db) as audit:
+        override = audit.override(args.id, args.decision, args.reason, reviewer)
+    print(json.dumps(override.to_dict(), ensure_ascii=False))
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ Unknown keys are errors (a typo must not silently fall back to a default).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,12 +57,36 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class ServiceConfig:
+    """Limits of the HTTP service (``detector serve``); pixels per image come from ``limits.max_pixels``.
+
+    Memory held by request bodies is bounded by ``(max_in_flight + max_waiting) * max_request_bytes``.
+    """
+
+    # 8 photos: more than most marketplaces allow per listing in one upload call.
+    max_images: int = 8
+    # 10 MiB per photo: phone JPEGs are 2-8 MB; never above ``limits.max_file_bytes`` in effect.
+    max_image_bytes: int = 10 * 1024 * 1024
+    # 32 MiB per request (all parts): 8 typical photos fit; the queue bound times this caps body memory.
+    max_request_bytes: int = 32 * 1024 * 1024
+    # 64 KiB for the listing JSON part: titles and descriptions are a few KB.
+    max_listing_bytes: int = 64 * 1024
+    # Seconds from arrival to answer, queue wait included; the real OCR takes 1-2 s per photo on 2 cores.
+    time_budget_s: float = 30.0
+    # Listings analysed at once (threads); EasyOCR serialises its own reads, so more buys little on a CPU.
+    max_in_flight: int = 2
+    # Listings admitted and waiting for a thread; beyond in-flight + waiting the answer is 503 + Retry-After.
+    max_waiting: int = 16
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything tunable about a ``Detector``; ``Config()`` is the shipped default."""
 
     limits: Limits = field(default_factory=Limits)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -95,6 +120,8 @@ class Config:
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {p} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
@@ -140,3 +167,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             f"thresholds must satisfy 0 <= review <= block <= 1, got review={th.review}, block={th.block}"
         )
+    svc = cfg.service
+    for key in ("max_images", "max_image_bytes", "max_request_bytes", "max_listing_bytes", "max_in_flight"):
+        if getattr(svc, key) <= 0:
+            raise ConfigError(f"service.{key} must be positive, got {getattr(svc, key)}")
+    if svc.max_waiting < 0:
+        raise ConfigError(f"service.max_waiting must be 0 (no queue) or positive, got {svc.max_waiting}")
+    if not (math.isfinite(svc.time_budget_s) and svc.time_budget_s > 0):
+        raise ConfigError(f"service.time_budget_s must be a positive number of seconds, got {svc.time_budget_s}")

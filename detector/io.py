@@ -129,6 +129,9 @@ def _decode(data: bytes, label: str, digest: str, limits: Limits) -> LoadedImage
         # runs on the header alone, so silence the warning and map PIL's error to ours.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Hostile headers make PIL's plugins warn on stderr ("Tag data larger than file");
+            # the file either still decodes or fails below with a per-file error.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             img = Image.open(_io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"{label}: {exc}; the limit is {limits.max_pixels:,} pixels") from exc
@@ -147,6 +150,7 @@ def _decode(data: bytes, label: str, digest: str, limits: Limits) -> LoadedImage
         img.seek(0)  # first frame of animated GIF / WebP / multi-page TIFF
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             img.load()
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"{label}: {exc}") from exc
@@ -184,7 +188,9 @@ def to_rgb(img: "Image.Image") -> "Image.Image":
         return img
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         # A plain convert() clips 16-bit values to 255; rescale to the full range instead.
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.array(img, dtype=np.float64)
+        # Float TIFFs can hold NaN/inf; left in, they make min/max (and so every pixel) garbage.
+        arr[~np.isfinite(arr)] = 0.0
         lo, hi = (0.0, 65535.0) if mode.startswith("I;16") else (float(arr.min()), float(arr.max()))
         scaled = np.clip((arr - lo) / max(hi - lo, 1e-9) * 255.0, 0, 255).astype(np.uint8)
         return Image.fromarray(scaled, mode="L").convert("RGB")
@@ -206,16 +212,25 @@ def _check_pixels(label: str, width: int, height: int, limits: Limits) -> None:
     pixels = width * height
     if pixels > limits.max_pixels:
         raise ImageTooLarge(
-            f"{label}: image is {width}×{height} pixels ({pixels / 1e6:.0f} Mpx); the limit is "
-            f"{limits.max_pixels / 1e6:.0f} Mpx: resize it or raise `limits.max_pixels`"
+            f"{label}: image is {width}×{height} pixels ({_mpx(pixels)}); the limit is "
+            f"{_mpx(limits.max_pixels)}: resize it or raise `limits.max_pixels`"
         )
 
 
 def _too_many_bytes(label: str, size: int, limits: Limits) -> str:
     return (
-        f"{label}: file is {size / 1e6:.1f} MB; the limit is {limits.max_file_bytes / 1e6:.1f} MB: "
+        f"{label}: file is {_mb(size)}; the limit is {_mb(limits.max_file_bytes)}: "
         "resize it or raise `limits.max_file_bytes`"
     )
+
+
+# Below 1 Mpx / 0.1 MB a rounded figure would read "0 Mpx" / "0.0 MB"; say the exact count instead.
+def _mpx(pixels: int) -> str:
+    return f"{pixels / 1e6:.0f} Mpx" if pixels >= 1_000_000 else f"{pixels:,} pixels"
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
 
 
 def _looks_like_text(data: bytes) -> bool:

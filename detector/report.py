@@ -3,7 +3,8 @@
 A file sink writes to ``<output>.partial`` beside the target, one whole record
 per line, flushed as it goes; ``close()`` renames it over the target. If the
 process dies before that, the previous output file is untouched and the
-records written so far are in the ``.partial`` file.
+records written so far are in the ``.partial`` file. Ctrl-C is a deliberate stop:
+the records so far replace the target, each one whole.
 """
 
 from __future__ import annotations
@@ -68,11 +69,20 @@ class ReportSink:
         self._fh.close()
         os.replace(self.partial, self.target)
 
+    def abort(self) -> None:
+        """Stop without touching the target: the records so far stay in the ``.partial`` file."""
+        self._fh.flush()
+        if self.target is not None:
+            self._fh.close()
+
     def __enter__(self) -> "ReportSink":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None or exc_type is KeyboardInterrupt:
+            self.close()
+        else:
+            self.abort()
 
 
 def csv_row(report: ImageReport) -> list[Any]:

@@ -1,0 +1,162 @@
+"""``Detector`` with injected fake stages: reports, coordinate mapping, and how failures surface."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from conftest import FakeLogos, FakeOcr, FakeRules
+
+from detector.config import Config, Limits, OcrConfig
+from detector.errors import ConfigError, CorruptModel, InvalidImage, MissingModel
+from detector.pipeline import Detector
+from detector.stages import NoLogos, NoRules
+from detector.types import Box, Decision, LogoMatch, TextSpan
+
+
+def _detector(ocr=None, logos=None, rules=None, **config) -> Detector:  # type: ignore[no-untyped-def]
+    return Detector(ocr=ocr or FakeOcr(), logos=logos or NoLogos(), rules=rules or NoRules(), config=Config(**config))
+
+
+def test_ok_report_names_its_stages(images):
+    ocr = FakeOcr([TextSpan("NIKE", 0.97, Box(1, 2, 20, 10))])
+    report = _detector(ocr, FakeLogos(), FakeRules()).scan_image(images.jpeg((40, 30)), name="a.jpg")
+    assert report.ok and report.error is None
+    assert report.path == "a.jpg"
+    assert report.stages == {"ocr": "fake-ocr", "logos": "fake-logos", "rules": "fake-rules"}
+    assert report.decision is Decision.ALLOW and report.risk == 0.0
+    assert [t.text for t in report.texts] == ["NIKE"]
+    assert set(report.timings_ms) == {"load", "ocr", "logos", "rules"}
+    assert all(v >= 0 for v in report.timings_ms.values())
+    assert report.size == (40, 30) and report.sha256 is not None
+    assert ocr.sizes == [(40, 30)]
+
+
+def test_rules_see_the_texts_and_decide(images):
+    ocr = FakeOcr([TextSpan("replica", 0.9), TextSpan("cotton", 0.9)])
+    report = _detector(ocr, rules=FakeRules()).scan_image(images.jpeg(), name="r.jpg")
+    assert report.decision is Decision.BLOCK and report.flagged
+    assert [f.rule for f in report.flags] == ["fake_rule"]
+    assert report.texts[0].brand == "FakeBrand" and report.texts[1].brand is None
+    assert report.to_dict()["brands"][0]["name"] == "OtherBrand"  # sorted by confidence
+
+
+def test_boxes_are_mapped_back_when_the_image_exceeded_max_side(images):
+    # 400×200 with max_side 100: the stages see 100×50, a factor of 4 from the original.
+    ocr = FakeOcr([TextSpan("NIKE", 0.9, Box(10, 5, 30, 15)), TextSpan("no box", 0.9)])
+    logos = FakeLogos([LogoMatch("Nike", 0.8, Box(50, 10, 60, 20), "marks/nike.png")])
+    detector = _detector(ocr, logos, limits=Limits(max_side=100))
+    report = detector.scan_image(images.encode(images.halves((400, 200)), "PNG"), name="big.png")
+    assert ocr.sizes == [(100, 50)]
+    assert report.size == (400, 200)
+    assert report.texts[0].box == Box(40, 20, 120, 60)
+    assert report.texts[1].box is None
+    assert report.logos[0].box == Box(200, 40, 240, 80)
+
+
+def test_boxes_untouched_when_not_downscaled(images):
+    box = Box(3.5, 4.5, 10.25, 12.75)
+    report = _detector(FakeOcr([TextSpan("x", 0.5, box)])).scan_image(images.jpeg((50, 40)))
+    assert report.texts[0].box == box
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda im: b"", "empty"),
+        (lambda im: im.text(), "looks like text"),
+        (lambda im: im.truncated_jpeg(), "truncated"),
+        (lambda im: im.png_header(100_000, 100_000), "pixels"),
+    ],
+    ids=["zero-bytes", "text", "truncated", "bomb"],
+)
+def test_bad_image_gives_failed_report_without_raising(images, make, fragment):
+    ocr = FakeOcr()
+    report = _detector(ocr).scan_image(make(images), name="bad.jpg")
+    assert not report.ok and fragment in report.error
+    assert report.path == "bad.jpg"
+    assert report.decision is None and report.texts == ()
+    assert "load" in report.timings_ms
+    assert ocr.calls == 0  # no stage ran
+
+
+def test_missing_file_gives_failed_report(tmp_path):
+    report = _detector().scan_image(tmp_path / "gone.jpg")
+    assert not report.ok and "no such file" in report.error
+    assert report.path == str(tmp_path / "gone.jpg")
+
+
+def test_exception_inside_a_stage_is_an_internal_error(images, caplog):
+    ocr = FakeOcr(raise_on={1: ZeroDivisionError("division by zero")})
+    with caplog.at_level(logging.ERROR, logger="detector.pipeline"):
+        report = _detector(ocr).scan_image(images.jpeg(), name="x.jpg")
+    assert not report.ok
+    assert report.error == "internal error: ZeroDivisionError: division by zero"
+    assert "load" in report.timings_ms
+    assert any("x.jpg" in r.getMessage() for r in caplog.records)  # logged with the traceback for the operator
+
+
+def test_exception_in_rules_stage_is_an_internal_error(images):
+    class BrokenRules(FakeRules):
+        def evaluate(self, texts, logos, listing=None):  # type: ignore[no-untyped-def]
+            raise KeyError("brand")
+
+    report = _detector(rules=BrokenRules()).scan_image(images.jpeg())
+    assert not report.ok and report.error.startswith("internal error: KeyError")
+
+
+def test_detector_error_inside_a_stage_keeps_its_message(images):
+    ocr = FakeOcr(raise_on={1: InvalidImage("x.jpg: the OCR could not use this image")})
+    report = _detector(ocr).scan_image(images.jpeg(), name="x.jpg")
+    assert not report.ok and report.error == "x.jpg: the OCR could not use this image"
+
+
+@pytest.mark.parametrize("error", [MissingModel("pip install x"), CorruptModel("bad md5")], ids=["missing", "corrupt"])
+def test_model_error_propagates(images, error):
+    detector = _detector(FakeOcr(raise_on={1: error}))
+    with pytest.raises(type(error)):
+        detector.scan_image(images.jpeg())
+
+
+def test_keyboard_interrupt_propagates(images):
+    detector = _detector(FakeOcr(raise_on={1: KeyboardInterrupt()}))
+    with pytest.raises(KeyboardInterrupt):
+        detector.scan_image(images.jpeg())
+
+
+def test_scan_paths_keeps_going_after_a_bad_file(tmp_path, images):
+    good = images.write(tmp_path / "a.jpg", images.jpeg())
+    bad = images.write(tmp_path / "b.jpg", images.text())
+    also_good = images.write(tmp_path / "c.png", images.png())
+    reports = list(_detector().scan_paths([good, bad, also_good]))
+    assert [r.path for r in reports] == [str(good), str(bad), str(also_good)]
+    assert [r.ok for r in reports] == [True, False, True]
+
+
+def test_scan_pil_image_and_bytes_labels(images):
+    detector = _detector()
+    assert detector.scan_image(images.rgb()).path == "<image>"
+    assert detector.scan_image(images.jpeg()).path == "<image>"
+    assert detector.scan_image(images.jpeg(), name="upload-1").path == "upload-1"
+
+
+def test_default_ocr_comes_from_config():
+    detector = Detector(logos=NoLogos(), rules=NoRules(), config=Config(ocr=OcrConfig(backend="none")))
+    assert detector.stages == {"ocr": "none", "logos": "none", "rules": "none"}
+
+
+def test_unknown_ocr_backend_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown OCR backend 'tesseract'"):
+        Detector(logos=NoLogos(), rules=NoRules(), config=Config(ocr=OcrConfig(backend="tesseract")))
+
+
+def test_warm_up_loads_stages_that_have_a_load_method():
+    class LoadingOcr(FakeOcr):
+        loaded = 0
+
+        def load(self) -> None:
+            self.loaded += 1
+
+    ocr = LoadingOcr()
+    _detector(ocr).warm_up()
+    assert ocr.loaded == 1
