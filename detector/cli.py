@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--output", "-o", metavar="FILE", help="write to FILE (replaced atomically) instead of stdout")
     scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, thresholds)")
+    scan.add_argument(
+        "--evidence", metavar="DIR", help="write an annotated copy of every flagged image to DIR (<name>-<hash>.evidence.jpg)"
+    )
     scan.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     scan.set_defaults(func=cmd_scan)
 
@@ -170,6 +173,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
         for report in detector.scan_paths(_progress(files, disabled=args.no_progress)):
             sink.write(report)
             summary.add(report)
+            if args.evidence and report.flagged:
+                from detector.evidence import write_evidence
+
+                write_evidence(report.path, report, args.evidence)
     except KeyboardInterrupt:
         # Ctrl-C is the user's choice: keep every whole record written so far, in place.
         interrupted = True

@@ -1,0 +1,42 @@
+"""Annotated evidence images: boxes land where the report says, the footer names the decision."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from detector.evidence import annotate, write_evidence
+from detector.types import Box, Decision, Flag, ImageReport, LogoMatch, Relation, Severity, TextSpan
+
+
+def _report(path: str = "x.jpg") -> ImageReport:
+    return ImageReport(
+        path=path,
+        ok=True,
+        decision=Decision.BLOCK,
+        risk=0.9,
+        logos=(LogoMatch("Nike", 0.9, Box(10, 10, 60, 40), "marks/nike.png"),),
+        texts=(TextSpan("Adibas", 0.9, Box(100, 100, 180, 130), brand="Adidas", relation=Relation.LOOKALIKE),),
+        flags=(Flag("lookalike_brand_text", Severity.BLOCK, "'Adibas' looks like Adidas", brand="Adidas"),),
+        sha256="ab" * 32,
+    )
+
+
+def test_annotate_draws_boxes_and_adds_a_footer():
+    img = Image.new("RGB", (200, 160), (255, 255, 255))
+    out = annotate(img, _report())
+    assert out.width == 200 and out.height > 160  # footer below the photo
+    arr = np.asarray(out)
+    assert tuple(arr[25, 10]) != (255, 255, 255)  # logo box outline at x1
+    assert tuple(arr[115, 100]) != (255, 255, 255)  # text box outline at x1
+    assert tuple(arr[150, 150]) == (255, 255, 255)  # untouched inside the photo away from boxes
+    assert np.asarray(img).min() == 255  # the input is not modified
+
+
+def test_write_evidence_names_files_by_stem_and_hash(tmp_path):
+    src = tmp_path / "photo.png"
+    Image.new("RGB", (200, 160), (200, 200, 200)).save(src)
+    target = write_evidence(src, _report(str(src)), tmp_path / "ev")
+    assert target is not None and target.name == "photo-abababab.evidence.jpg"
+    assert Image.open(target).width == 200
+    assert write_evidence(src, ImageReport.failed(str(src), "bad"), tmp_path / "ev") is None
