@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     scan.set_defaults(func=cmd_scan)
 
+    check = sub.add_parser("check-text", help="run the text rules on a string; findings as JSON on stdout")
+    check.add_argument("text", metavar="TEXT", nargs="+", help="text to check (several arguments are checked one by one)")
+    check.add_argument("--catalog", metavar="DIR", help="brand catalog directory (default: the bundled demo catalog)")
+    check.add_argument("--rules", metavar="FILE", help="rules YAML merged over the shipped defaults")
+    check.set_defaults(func=cmd_check_text)
+
     _add_catalog_parser(sub)
     _add_serve_parser(sub)
     _add_audit_parser(sub)
@@ -194,6 +200,21 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(summary.line(), file=sys.stderr)
     return EXIT_FLAGGED if summary.flagged else EXIT_OK
+
+
+def cmd_check_text(args: argparse.Namespace) -> int:
+    import json
+
+    from detector.rules import Rules
+
+    rules = Rules(args.catalog, args.rules)
+    flagged = False
+    for text in args.text:
+        findings = rules.check_text(text)
+        flagged = flagged or any(f.flagged for f in findings)
+        out = {"text": text, "findings": [f.to_dict() for f in findings]}
+        print(json.dumps(out, ensure_ascii=False))
+    return EXIT_FLAGGED if flagged else EXIT_OK
 
 
 def cmd_catalog_init(args: argparse.Namespace) -> int:

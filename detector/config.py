@@ -46,6 +46,9 @@ class OcrConfig:
     min_confidence: float = 0.1
     # Torch intra-op threads; 0 means "all cores of this machine".
     threads: int = 0
+    # Spans read below this confidence get a second reading from their own crop (see ocr/easyocr.py);
+    # 0.7 matches the rules' `ocr.block_min_confidence`, under which a look-alike cannot block on its own.
+    reread_below: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,12 @@ class ServiceConfig:
     max_request_bytes: int = 32 * 1024 * 1024
     # 64 KiB for the listing JSON part: titles and descriptions are a few KB.
     max_listing_bytes: int = 64 * 1024
-    # Seconds from arrival to answer, queue wait included; the real OCR takes 1-2 s per photo on 2 cores.
+    # Seconds from arrival to answer, queue wait included: a full 8-photo listing at ~1-2 s of OCR per
+    # photo on 2 cores (README, "Limits"), with room for a short queue.
     time_budget_s: float = 30.0
-    # Listings analysed at once (threads); EasyOCR serialises its own reads, so more buys little on a CPU.
-    max_in_flight: int = 2
+    # Listings analysed at once (threads). EasyOCR serialises its reads and torch already uses every
+    # core, so on a small CPU box a second thread only adds memory; raise it on bigger machines.
+    max_in_flight: int = 1
     # Listings admitted and waiting for a thread; beyond in-flight + waiting the answer is 503 + Retry-After.
     max_waiting: int = 16
 
@@ -161,6 +166,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"ocr.max_side must be at least 64 pixels, got {ocr.max_side}")
     if not 0.0 <= ocr.min_confidence <= 1.0:
         raise ConfigError(f"ocr.min_confidence must be in [0, 1], got {ocr.min_confidence}")
+    if not 0.0 <= ocr.reread_below <= 1.0:
+        raise ConfigError(f"ocr.reread_below must be in [0, 1] (0 turns second readings off), got {ocr.reread_below}")
     if ocr.threads < 0:
         raise ConfigError(f"ocr.threads must be 0 (all cores) or positive, got {ocr.threads}")
     if not 0.0 <= th.review <= th.block <= 1.0:

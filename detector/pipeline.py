@@ -16,16 +16,12 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from detector.config import Config
 from detector.errors import DetectorError, ModelError
 from detector.io import ImageSource, LoadedImage, load_image
-from detector.stages import LogoStage, NoLogos, NoRules, OcrBackend, RulesStage
+from detector.stages import LogoStage, NoLogos, OcrBackend, RulesStage
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +49,11 @@ class Detector:
             ocr = create_ocr(self.config.ocr)
         self.ocr: OcrBackend = ocr
         self.logos: LogoStage = logos if logos is not None else NoLogos()
-        self.rules: RulesStage = rules if rules is not None else NoRules()
+        if rules is None:
+            from detector.rules import Rules
+
+            rules = Rules(catalog, thresholds=self.config.thresholds)
+        self.rules: RulesStage = rules
         self.catalog_path = catalog
 
     @property

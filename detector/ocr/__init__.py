@@ -21,7 +21,12 @@ def create_ocr(config: OcrConfig | None = None) -> OcrBackend:
     if config.backend == "easyocr":
         from detector.ocr.easyocr import EasyOcr
 
-        return EasyOcr(max_side=config.max_side, min_confidence=config.min_confidence, threads=config.threads)
+        return EasyOcr(
+            max_side=config.max_side,
+            min_confidence=config.min_confidence,
+            threads=config.threads,
+            reread_below=config.reread_below,
+        )
     if config.backend == "none":
         return NoOcr()
     raise ConfigError(f"unknown OCR backend {config.backend!r}; expected one of {', '.join(BACKENDS)}")

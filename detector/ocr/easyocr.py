@@ -37,10 +37,13 @@ class EasyOcr:
 
     name = f"easyocr-{RECOGNITION_MODEL}.v1"
 
-    def __init__(self, max_side: int = 1024, min_confidence: float = 0.1, threads: int = 0) -> None:
+    def __init__(
+        self, max_side: int = 1024, min_confidence: float = 0.1, threads: int = 0, reread_below: float = 0.7
+    ) -> None:
         self.max_side = max_side
         self.min_confidence = min_confidence
         self.threads = threads or (os.cpu_count() or 1)
+        self.reread_below = reread_below
 
     def load(self) -> None:
         """Build the reader now (it is otherwise built on the first ``read``)."""
@@ -59,8 +62,35 @@ class EasyOcr:
             conf = float(min(max(conf, 0.0), 1.0))
             if not text or conf < self.min_confidence:
                 continue
-            spans.append(TextSpan(text=text, confidence=conf, box=Box.from_points(points).scale(factor)))
+            span = TextSpan(text=text, confidence=conf, box=Box.from_points(points).scale(factor))
+            if conf < self.reread_below:
+                span = self._second_reading(image, span)
+            spans.append(span)
         return spans
+
+    def _second_reading(self, image: "Image.Image", span: TextSpan) -> TextSpan:
+        """Re-read a doubtful span from its crop at a fixed height; two agreeing readings raise the confidence.
+
+        A clear print read with low confidence in the full photo (small text, a busy
+        background) is usually read with high confidence from its own crop; a
+        genuinely hard mark (a script logo) gives a different reading, and the first
+        reading stands with its low confidence. The text itself is never replaced.
+        """
+        from PIL import Image
+
+        box = span.box
+        if box is None or box.height < 4 or box.width < 4:
+            return span
+        pad = _REREAD_PAD * box.height
+        crop = image.crop(
+            (max(0, box.x1 - pad), max(0, box.y1 - pad), min(image.width, box.x2 + pad), min(image.height, box.y2 + pad))
+        )
+        height = _REREAD_HEIGHT
+        crop = crop.resize((max(1, round(crop.width * height / crop.height)), height), Image.Resampling.LANCZOS)
+        second = self.read_word(crop)
+        if second is None or _fold(second.text) != _fold(span.text) or second.confidence <= span.confidence:
+            return span
+        return TextSpan(text=span.text, confidence=second.confidence, box=span.box)
 
     def read_word(self, image: "Image.Image") -> TextSpan | None:
         """Recognise ``image`` as one line of text, skipping detection (for word crops and second readings)."""
@@ -108,6 +138,17 @@ def weights_directory() -> str:
     for filename, md5 in expected.items():
         _verify(folder / filename, md5)
     return str(folder)
+
+
+# Second readings: crop padded by 10 % of the text height, scaled to 64 px high. Measured on the
+# examples/ photos: at 64 px the recogniser re-reads clear prints at >= 0.95, at 32 px it drops to 0.7-0.8,
+# and wider padding lets neighbouring strokes in (GUCCI -> "GUcCiI").
+_REREAD_PAD = 0.1
+_REREAD_HEIGHT = 64
+
+
+def _fold(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 _VERIFIED: set[tuple[str, float, int]] = set()

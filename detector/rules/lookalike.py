@@ -1,0 +1,502 @@
+"""Look-alike matching: which brand a piece of text names, spells wrong, or imitates, and how.
+
+For every candidate (token, n-gram, spaced-out run; see ``tokens.py``) the matcher proposes brand
+spellings cheaply and then judges each (candidate, spelling) pair with ``Matcher.compare``:
+
+1. **exact / alias**: same folded letters (plurals and "NBC.com"-style glued words count too);
+   letters split where the name has no space ("N I K E", "Ni-ke") are a look-alike, ``op="spaced"``.
+2. **homoglyph / mixed_script**: same skeleton (``normalize.skeleton``): "NlKE", "N1KE", "Nіke".
+3. **repetition**: same skeleton once letter runs are collapsed: "Nikee", "Adidasss", "Guci".
+4. **edit**: optimal-string-alignment distance on collapsed skeletons within the budget for the name's
+   length (omission, insertion, replacement, transposition, vowel swap, keyboard and bit-flip typos
+   are all single edits): "Adibas", "Calvim Klain", "PolyStation", "Louis Button". Names of
+   ``short_name_max_len`` letters or fewer only accept visual swaps (b/d, u/v, …) and interior
+   transpositions; names of ≤ 3 letters only exact spellings and non-ASCII homoglyphs.
+5. **visual**: names of ≥ 5 letters equal once mirror letters are merged (b/d/p/q, c/e, u/v): "Abibas".
+6. **phonetic**: same Metaphone code and still similar in spelling ("Rebook"); weak, never blocks.
+
+Proposals come from hash indexes (exact, skeleton, collapsed, Metaphone) and one vectorised
+``rapidfuzz.process.cdist`` call per batch of texts for the edit-distance neighbours.
+
+Dictionary words ("hike", "Mike") and phrases made only of common words ("red ball") are matched only
+against brands the caller names as context (a logo in the photo, the declared brand): see README.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+import jellyfish
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, Levenshtein
+
+from detector.rules.config import LookalikeConfig
+from detector.rules.dictionary import WordList
+from detector.rules.lexicon import Entry, Lexicon
+from detector.rules.normalize import fold, visual_fold
+from detector.rules.tokens import Candidate, Token, ngrams, single, tokenize
+from detector.types import Relation
+
+# Single-letter ASCII homoglyphs that the skeleton keeps apart (dnstwist ``glyphs_ascii``; i/l/1 and
+# o/0 are already one glyph class in the skeleton).
+VISUAL_PAIRS = frozenset(frozenset(p) for p in ("bd", "ce", "gq", "mn", "nr", "uv", "pq"))
+# Words glued to a brand name that keep it a brand mention ("NikeStore", "adidasoriginals").
+GLUE_WORDS = frozenset({"shop", "store", "official", "online", "outlet", "com", "www", "inc", "co", "ltd", "app"})
+# Distance rows kept for strings already compared: 100,000 rows of one byte per catalog spelling plus
+# dict overhead, ≈ 30 MB for the 216-spelling demo catalog.
+NEAR_CACHE_SIZE = 100_000
+_RANK = {"exact": 0, "alias": 0, "glued": 0, "plural": 0, "homoglyph": 1, "mixed_script": 1}
+
+
+class Match(NamedTuple):
+    """A stretch of text tied to a catalog brand.
+
+    ``op`` says how: exact, alias, plural, glued (brand inside a longer word), homoglyph, mixed_script,
+    spaced, repetition, addition, edit, visual, phonetic. ``strong`` matches may block when read clearly;
+    ``needs_context`` ones count only because the context named the brand (dictionary words).
+    """
+
+    start: int
+    end: int
+    text: str
+    first: int
+    last: int
+    brand: str
+    form: str
+    relation: Relation
+    similarity: float
+    op: str
+    detail: str
+    strong: bool
+    needs_context: bool = False
+
+    @property
+    def is_lookalike(self) -> bool:
+        return self.relation is not Relation.EXACT and self.relation is not Relation.ALIAS
+
+
+@dataclass(frozen=True)
+class TextMatches:
+    """Everything the matcher found in one text."""
+
+    text: str
+    tokens: tuple[Token, ...]
+    matches: tuple[Match, ...]
+    mixed_script: tuple[Token, ...]  # mixed-script words tied to no brand
+
+
+def describe_edit(written: str, genuine: str) -> str:
+    """A short account of how ``written`` differs from ``genuine`` ("d→b", "+e", "swap ik").
+
+    >>> describe_edit("adibas", "adidas"), describe_edit("nikee", "nike"), describe_edit("nkie", "nike")
+    ('d→b', '+e', 'swap ik→ki')
+    """
+    if len(written) == len(genuine):
+        diff = [i for i in range(len(written)) if written[i] != genuine[i]]
+        if len(diff) == 2 and diff[1] == diff[0] + 1:
+            i = diff[0]
+            if written[i] == genuine[i + 1] and written[i + 1] == genuine[i]:
+                return f"swap {genuine[i:i + 2]}→{written[i:i + 2]}"
+    parts = []
+    for op in Levenshtein.editops(genuine, written):
+        if op.tag == "replace":
+            parts.append(f"{genuine[op.src_pos]}→{written[op.dest_pos]}")
+        elif op.tag == "insert":
+            parts.append(f"+{written[op.dest_pos]}")
+        else:
+            parts.append(f"-{genuine[op.src_pos]}")
+    return ", ".join(parts[:4]) + (", …" if len(parts) > 4 else "")
+
+
+def _short_ok(written: str, genuine: str) -> bool:
+    """The only single edits of a short name still read as it: a visual swap or an interior transposition."""
+    if len(written) != len(genuine):
+        return False
+    diff = [i for i in range(len(written)) if written[i] != genuine[i]]
+    if len(diff) == 1:
+        i = diff[0]
+        return frozenset((written[i], genuine[i])) in VISUAL_PAIRS
+    if len(diff) == 2 and diff[1] == diff[0] + 1 and 0 < diff[0] and diff[1] < len(genuine) - 1:
+        i = diff[0]
+        return written[i] == genuine[i + 1] and written[i + 1] == genuine[i]
+    return False
+
+
+def _shortest_word(e: Entry) -> int:
+    """Letters in the shortest real word of a name: a one-letter or numeric part ("HyperX", "Formula 1")
+    cannot be dropped by a typo unnoticed, so it does not cap the edit budget."""
+    return min((len(w) for w in e.words if len(w) >= 2 and w.isalpha()), default=e.length)
+
+
+@lru_cache(maxsize=65536)
+def _metaphone(key: str) -> str:
+    return jellyfish.metaphone(key) if key.isalpha() else ""
+
+
+class Matcher:
+    """Finds brand names and their look-alikes in texts (see module docstring)."""
+
+    def __init__(self, lexicon: Lexicon, words: WordList, config: LookalikeConfig, *, workers: int = 1) -> None:
+        self.lex = lexicon
+        self.cfg = config
+        self.workers = workers
+        # A brand's own spellings are brands, not ordinary words ("Nike" is in wamerican).
+        # Parts of multi-word names stay ordinary words ("red", "bull" of Red Bull).
+        self.words = words.without(e.key for e in lexicon.entries)
+        self.fuzzy_entries = [e for e in lexicon.entries if not e.substring_only and e.length >= 4]
+        self.fuzzy_choices = [e.skel for e in self.fuzzy_entries]
+        # Per-spelling edit budget, so that only pairs ``compare`` may accept leave the vectorised step.
+        self.fuzzy_budget = np.array([self._budget(e) for e in self.fuzzy_entries], dtype=np.uint8)
+        self.max_edits = int(self.fuzzy_budget.max(initial=1))
+        self._near: dict[str, np.ndarray] = {}
+        lens = [len(c) for c in self.fuzzy_choices] or [0]
+        self.query_len = (max(3, min(lens) - self.max_edits), max(lens) + self.max_edits)
+
+    # -- public -------------------------------------------------------------------------------
+    def match(self, text: str, context: Iterable[str] = ()) -> TextMatches:
+        return self.match_many([text], context)[0]
+
+    def match_many(self, texts: Sequence[str], context: Iterable[str] = ()) -> list[TextMatches]:
+        """Matches for each of ``texts``; ``context`` names brands that the surroundings show."""
+        ctx = frozenset(context)
+        ctx_entries = [e for b in ctx for e in self.lex.by_brand.get(b, ()) if not e.substring_only]
+        found: list[list[Match]] = []
+        toks: list[list[Token]] = []
+        queue: list[tuple[int, Candidate, list[Token]]] = []
+        by_key, words = self.lex.by_key, self.words.words
+        for ti, text in enumerate(texts):
+            tokens = tokenize(text)
+            toks.append(tokens)
+            out: list[Match] = []
+            found.append(out)
+            for i, t in enumerate(tokens):
+                # Most tokens are ordinary words or not Latin: settle those without building a candidate
+                # (a plural or possessive of a name, "Nikes", still goes through).
+                if (
+                    t.key not in by_key
+                    and not (t.key.endswith("s") and t.key[:-1] in by_key)
+                    and (not t.latin or (not ctx and (t.word in words or t.stem in words)))
+                ):
+                    continue
+                c = single(tokens, i)
+                if self._quick(c, tokens, ctx, ctx_entries, out):
+                    queue.append((ti, c, tokens))
+            if len(tokens) > 1:
+                kinds = [self._kind(t, bool(ctx)) for t in tokens]
+                # A short piece ("Ni", "ke", the "t" of "t-shirt") starts a spaced-out name only next to
+                # another short piece or a non-word; alone among words it is just a word.
+                for k, t in enumerate(tokens):
+                    if kinds[k] == 3:
+                        near = [kinds[x] for x in (k - 1, k + 1) if 0 <= x < len(tokens)]
+                        kinds[k] = 2 if 3 in near or 2 in near else 1
+                if 2 in kinds or 1 in kinds or sum(len(t.key) == 1 for t in tokens) >= 3:
+                    for c in ngrams(tokens, kinds, self.lex.max_words, self.lex.max_key_len, self.lex.word_prefixes):
+                        if self._quick(c, tokens, ctx, ctx_entries, out):
+                            queue.append((ti, c, tokens))
+            if self.lex.substring_pattern is not None and not text.isascii():
+                out.extend(self._substrings(text))
+        if queue:
+            self._fuzzy(queue, ctx, found)
+        return [self._select(text, tokens, matches) for text, tokens, matches in zip(texts, toks, found)]
+
+    def _kind(self, t: Token, context: bool) -> int:
+        """A token's part in n-grams (see ``tokens.ngrams``): 0 if it is not letters (nor a word of a
+        name, like the "1" of "Formula 1"); 2 if short, not an ordinary word, a word of some name, or
+        any word when context names brands; 1 otherwise ("red ball" can only be an ordinary phrase)."""
+        key = t.key
+        if key in self.lex.words:
+            # A proper noun of a name ("louis") may anchor a look-alike; a common one ("new") only
+            # an exact spelling, found through the prefixes.
+            return 2 if context or key not in self.words.common else 1
+        if not t.latin:
+            return 0
+        if context:
+            return 2
+        if len(key) <= 2:
+            return 3  # short: decided by its neighbours in ``match_many``
+        return 2 if t.word not in self.words.words else 1
+
+    # -- stage 1: hash lookups ------------------------------------------------------------------
+    def _quick(
+        self, c: Candidate, tokens: list[Token], ctx: frozenset[str], ctx_entries: list[Entry], out: list[Match]
+    ) -> bool:
+        """Exact, skeleton, collapsed, glued and context comparisons; True when ``c`` needs cdist."""
+        if self._exact(c, tokens, out):
+            return False
+        multi = c.last - c.first > 1
+        if multi:
+            if not any(tokens[i].latin for i in range(c.first, c.last)):
+                return False
+            dict_word = False
+        else:
+            if not tokens[c.first].latin:
+                return False
+            dict_word = c.word in self.words.words or c.stem in self.words.words
+            if dict_word and not ctx:
+                return False
+        proposals: dict[int, Entry] = {}
+        for table, k in (
+            (self.lex.by_skel, c.pskel),
+            (self.lex.by_collapsed, c.collapsed),
+            (self.lex.by_vskel, visual_fold(c.pskel)),
+        ):
+            for e in table.get(k, ()):
+                proposals[id(e)] = e
+        for e in ctx_entries:
+            proposals[id(e)] = e
+        hit = False
+        for e in proposals.values():
+            m = self.compare(c, e, tokens, ctx)
+            if m is not None:
+                out.append(m)
+                hit = True
+        if hit or dict_word:
+            return False
+        if not multi and self._glued(c, tokens, out):
+            return False
+        lo, hi = self.query_len
+        return lo <= len(c.collapsed) <= hi
+
+    def _exact(self, c: Candidate, tokens: list[Token], out: list[Match]) -> bool:
+        hits = self.lex.by_key.get(c.key)
+        op = None
+        if hits is None and c.stem != c.word:
+            hits, op = self.lex.by_key.get(c.key[:-1]), "plural"
+        if hits is None and len(c.key) > 4 and c.key.endswith("s"):
+            for stem in (c.key[:-1], c.key[:-2] if c.key.endswith("es") else ""):
+                if len(stem) >= 4 and stem in self.lex.by_key:
+                    hits, op = self.lex.by_key[stem], "plural"
+                    break
+        if not hits:
+            return False
+        for e in hits:
+            if not c.splits or c.splits <= e.boundaries or (op == "plural" and c.splits - {len(c.key)} <= e.boundaries):
+                rel = Relation.ALIAS if e.is_alias else Relation.EXACT
+                out.append(self._make(c, tokens, e, rel, 1.0, op or rel.value, e.form, True))
+            elif e.length >= 4 and self._gate(c, e, frozenset()) is not None:
+                rel = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
+                out.append(self._make(c, tokens, e, rel, 1.0, "spaced", "letters split by spaces or punctuation", True))
+        # The letters are a brand's: whether or not that was accepted, no other reading applies.
+        return True
+
+    def _glued(self, c: Candidate, tokens: list[Token], out: list[Match]) -> bool:
+        """A brand name at the start or end of a longer word: "NikeStore", "adidas1", "Adidasz"."""
+        key = c.key
+        for length in self.lex.key_lengths:
+            if length < 4 or length >= len(key):
+                continue
+            for part, rest in ((key[:length], key[length:]), (key[-length:], key[:-length])):
+                entries = self.lex.by_key.get(part)
+                if not entries:
+                    continue
+                e = entries[0]
+                if rest.isdigit() or (len(rest) >= 3 and (rest in self.words or rest in GLUE_WORDS)):
+                    rel = Relation.ALIAS if e.is_alias else Relation.EXACT
+                    out.append(self._make(c, tokens, e, rel, 1.0, "glued", f"{e.form} + {rest!r}", True))
+                    return True
+                if len(rest) <= 2 and rest.isalpha() and length >= 5 and part == key[:length]:
+                    sim = OSA.normalized_similarity(c.skel, e.skel)
+                    rel = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
+                    out.append(self._make(c, tokens, e, rel, sim, "addition", f"+{rest}", True))
+                    return True
+        return False
+
+    def _substrings(self, text: str) -> list[Match]:
+        folded = fold(text)
+        if len(folded) != len(text):  # offsets would not line up; report on the folded text
+            text = folded
+        out = []
+        for m in self.lex.substring_pattern.finditer(folded):  # type: ignore[union-attr]
+            e = self.lex.substring_forms[m.group()]
+            rel = Relation.ALIAS if e.is_alias else Relation.EXACT
+            out.append(
+                Match(m.start(), m.end(), text[m.start():m.end()], -1, -1, e.brand, e.form, rel, 1.0, rel.value,
+                      e.form, True)
+            )
+        return out
+
+    # -- stage 2: vectorised edit distance -------------------------------------------------------
+    def _fuzzy(self, queue: list[tuple[int, Candidate, list[Token]]], ctx: frozenset[str], found: list[list[Match]]) -> None:
+        """Edit-distance neighbours of the queued candidates: one ``cdist`` over the strings not yet seen.
+
+        Both a candidate's skeleton and its collapsed form are compared with every spelling's skeleton;
+        a pair's distance is the smaller. Neighbour lists are cached per string (marketplace text
+        repeats its words), bounded by ``NEAR_CACHE_SIZE``.
+        """
+        near = self._near
+        todo = list(dict.fromkeys(q for _, c, _ in queue for q in (c.skel, c.collapsed) if q not in near))
+        if todo:
+            dist = process.cdist(
+                todo, self.fuzzy_choices, scorer=OSA.distance, score_cutoff=self.max_edits, dtype=np.uint8,
+                workers=self.workers,
+            )
+            if len(near) + len(todo) > NEAR_CACHE_SIZE:
+                near.clear()
+            for q, row in zip(todo, dist):
+                near[q] = row
+        for ti, c, tokens in queue:
+            row = np.minimum(near[c.skel], near[c.collapsed])
+            for col in np.flatnonzero(row <= self.fuzzy_budget):
+                m = self.compare(c, self.fuzzy_entries[col], tokens, ctx, distance=int(row[col]))
+                if m is not None:
+                    found[ti].append(m)
+
+    # -- judging one pair ----------------------------------------------------------------------
+    def compare(
+        self, c: Candidate, e: Entry, tokens: list[Token], ctx: frozenset[str] = frozenset(), distance: int | None = None
+    ) -> Match | None:
+        """How ``c`` relates to the genuine spelling ``e``, or None when it does not look like it."""
+        L = e.length
+        relaxed = False
+        ascii_only = all(tokens[i].text.isascii() for i in range(c.first, c.last))
+        look = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
+        in_ctx = e.brand in ctx
+        if c.pskel == e.pskel:
+            # ASCII glyph twins of 2-3 letter names are other abbreviations ("IG" for "LG", "0K");
+            # three letters with a digit or symbol among them are written that way on purpose ("K1A").
+            if L <= 3 and ascii_only and not in_ctx and not (L == 3 and any(tokens[i].leet for i in range(c.first, c.last))):
+                return None
+            rel = Relation.MIXED_SCRIPT if c.mixed else Relation.HOMOGLYPH
+            op, sim, strong, detail = rel.value, 1.0, True, describe_edit(c.key, e.key)
+        elif c.collapsed == e.collapsed:
+            # Doubled letters of a 3-letter name need a 4+-letter word ("KFCC"; "Hmm" is not H&M).
+            if L <= 2 or (L == 3 and len(c.skel) < 4):
+                return None
+            rel, op, strong = look, "repetition", True
+            sim, detail = OSA.normalized_similarity(c.skel, e.skel), describe_edit(c.key, e.key)
+        else:
+            d = self._distance(c, e) if distance is None else distance
+            budget = self.cfg.edits_for(L)
+            if len(e.words) > 1:
+                # As many edits as the shortest word has letters can drop that word entirely
+                # ("electronics" is not "LG Electronics", "Donalds" not "McDonald's").
+                budget = min(budget, _shortest_word(e) - 1)
+            if len(c.words) > 1 and len(e.words) == 1:
+                # A one-word name written in pieces: the pieces are letters, one slip at most.
+                if not all(tokens[i].skel.isalpha() for i in range(c.first, c.last)):
+                    return None
+                budget = min(budget, 1)
+            rel, sim = look, OSA.normalized_similarity(c.skel, e.skel)
+            long_ok = L > self.cfg.short_name_max_len and 1 <= d <= budget and len(c.skel) >= 4
+            short_ok = 4 <= L <= self.cfg.short_name_max_len and _short_ok(c.skel, e.skel)
+            if long_ok or short_ok:
+                op, strong = "edit", True
+            elif L >= 5 and visual_fold(c.pskel) == visual_fold(e.pskel):
+                op, strong = "visual", True  # mirror letters: "Abibas"
+            elif (
+                L >= self.cfg.phonetic_min_len
+                and sim >= self.cfg.phonetic_min_similarity
+                and _metaphone(c.key) == _metaphone(e.key) != ""
+            ):
+                op, strong = "phonetic", False
+            elif in_ctx and L >= 4 and OSA.distance(c.skel, e.skel) <= max(1, budget):
+                # Only the context makes this a look-alike ("hike" beside a swoosh).
+                op, strong, relaxed = "edit", True, True
+            else:
+                return None
+            detail = describe_edit(c.key, e.key)
+        gate = self._gate(c, e, ctx)
+        if gate is None:
+            return None
+        return self._make(c, tokens, e, rel, sim, op, detail, strong, gate or relaxed)
+
+    def _budget(self, e: Entry) -> int:
+        """Most edits any candidate may be from ``e`` (phonetic matches may use 2; context, 1)."""
+        if e.length <= self.cfg.short_name_max_len:
+            return 1
+        budget = self.cfg.edits_for(e.length)
+        if len(e.words) > 1:
+            budget = min(budget, _shortest_word(e) - 1)
+        if e.length >= self.cfg.phonetic_min_len:
+            # Phonetic respellings ("Rebook") are at most two edits in practice; a wider net only
+            # slows the vectorised step down.
+            budget = max(budget, min(2, int((1.0 - self.cfg.phonetic_min_similarity) * e.length)))
+        return max(1, budget)
+
+    @staticmethod
+    def _distance(c: Candidate, e: Entry) -> int:
+        """Edits from ``c`` to ``e``, letting the text's doubled letters count once ("Addibas": 1)."""
+        d = OSA.distance(c.skel, e.skel)
+        return d if c.collapsed == c.skel else min(d, OSA.distance(c.collapsed, e.skel))
+
+    def _gate(self, c: Candidate, e: Entry, ctx: frozenset[str]) -> bool | None:
+        """The dictionary policy: None = not a look-alike; True = only because of context; False = on its own."""
+        in_ctx = e.brand in ctx
+        if len(c.words) == 1:
+            if c.word in self.words or c.stem in self.words:
+                return True if in_ctx else None
+            return False
+        plain = [len(w) > 2 and w in self.words for w in c.words]
+        if len(e.words) >= 2:
+            if len(c.words) != len(e.words):
+                return True if in_ctx else None
+            anchored = any(
+                w == ew and w not in self.cfg.stopwords and len(w) >= self.cfg.anchor_min_len and w not in self.words.common
+                for w, ew in zip(c.words, e.words)
+            )
+            if anchored or not all(plain):
+                return False
+            return True if in_ctx else None
+        if not all(plain):
+            return False
+        return True if in_ctx else None
+
+    def _make(
+        self, c: Candidate, tokens: list[Token], e: Entry, rel: Relation, sim: float, op: str, detail: str,
+        strong: bool, needs_context: bool = False,
+    ) -> Match:
+        start, end = tokens[c.first].start, tokens[c.last - 1].end
+        # ``text`` is filled from the source in ``_select``.
+        return Match(start, end, "", c.first, c.last, e.brand, e.form, rel, round(sim, 4), op, detail, strong,
+                     needs_context)
+
+    # -- choosing among overlapping matches -----------------------------------------------------
+    def _select(self, text: str, tokens: list[Token], matches: list[Match]) -> TextMatches:
+        if not matches and not any(t.mixed for t in tokens):
+            return TextMatches(text, tuple(tokens), (), ())
+        def rank(m: Match) -> tuple:
+            r = _RANK.get(m.op, 2 if m.strong else 3)
+            return (r, m.needs_context, -(m.end - m.start), -m.similarity)
+
+        # A misspelled full name beats the genuine part of it it contains ("Yvves Saint Laurent" is not
+        # just "Saint Laurent").
+        looks = [m for m in matches if m.is_lookalike and m.first >= 0]
+        if looks:
+            matches = [
+                m for m in matches
+                if m.is_lookalike or m.first < 0 or not any(
+                    o.brand == m.brand and o.first <= m.first and m.last <= o.last and (o.last - o.first) > (m.last - m.first)
+                    for o in looks
+                )
+            ]
+        chosen: list[Match] = []
+        taken: set[int] = set()
+        for m in sorted(matches, key=rank):
+            if m.first < 0:  # substring match in a caseless script
+                if not any(o.start < m.end and m.start < o.end for o in chosen):
+                    chosen.append(m)
+                continue
+            span = set(range(m.first, m.last))
+            if any(o.first == m.first and o.last == m.last and o.brand == m.brand for o in chosen):
+                continue
+            # Overlapping a better match: dropped, unless it is the same tokens read as another brand
+            # equally well (an ambiguous spelling keeps both).
+            if span & taken and not any(
+                o.first == m.first and o.last == m.last and rank(o)[:2] == rank(m)[:2] for o in chosen
+            ):
+                continue
+            chosen.append(m)
+            taken |= span
+        chosen.sort(key=lambda m: (m.start, m.end))
+        covered = {i for m in chosen if m.first >= 0 for i in range(m.first, m.last)}
+        mixed = tuple(
+            t for i, t in enumerate(tokens)
+            if t.mixed and i not in covered and sum(ch.isalpha() for ch in t.text) >= 3
+        )
+        # Source text quoting uses the original characters.
+        chosen = [m if m.first < 0 else m._replace(text=text[m.start:m.end]) for m in chosen]
+        return TextMatches(text, tuple(tokens), tuple(chosen), mixed)

@@ -1,0 +1,126 @@
+"""Mismatch rules: what the photo shows against what else is known about it.
+
+* ``logo_text_mismatch``: a logo of brand A with the exact name of brand B (a swoosh above "PUMA").
+  ``review``; ``block`` when the text lies on or beside the logo and both are confidently read.
+  A photo that also shows B's logo is a multi-brand photo (a shop shelf), not a mismatch.
+* ``declared_brand_mismatch``: the listing declares brand A (or a non-catalog "generic" brand) while
+  its photos show brand B.
+* ``unauthorized_seller``: a brand seen (exact text or logo) or declared, whose catalog entry lists
+  authorised sellers, sold by a seller not among them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from detector.rules.config import RulesConfig
+from detector.rules.lexicon import Lexicon
+from detector.rules.lookalike import Match
+from detector.types import Box, Flag, Listing, LogoMatch, TextSpan
+
+
+def quote_span(span: TextSpan, text: str | None = None) -> str:
+    """Evidence string for an OCR span: what it says, how sure, where."""
+    where = f", box {span.box.to_list()}" if span.box else ""
+    part = f" in {span.text!r}" if text is not None and text != span.text else ""
+    return f"text {text or span.text!r}{part} (OCR confidence {span.confidence:.2f}{where})"
+
+
+def quote_logo(logo: LogoMatch) -> str:
+    return f"logo {logo.brand} (score {logo.score:.2f}, box {logo.box.to_list()}, mark {logo.mark})"
+
+
+def _near(text_box: Box | None, logo_box: Box, factor: float) -> bool:
+    if text_box is None:
+        return False
+    dx, dy = logo_box.width * factor, logo_box.height * factor
+    grown = Box(logo_box.x1 - dx, logo_box.y1 - dy, logo_box.x2 + dx, logo_box.y2 + dy)
+    return grown.iou(text_box) > 0.0
+
+
+def logo_text_mismatch(
+    exact_texts: Sequence[tuple[TextSpan, Match]], logos: Sequence[LogoMatch], config: RulesConfig
+) -> list[Flag]:
+    """Logo of one brand, exact name of another (see module docstring)."""
+    cfg = config.mismatch
+    logo_brands = {logo.brand for logo in logos}
+    flags: list[Flag] = []
+    seen: set[tuple[str, str]] = set()
+    for span, m in exact_texts:
+        if m.brand in logo_brands:
+            continue
+        for logo in logos:
+            if (logo.brand, m.brand) in seen or logo.brand == m.brand:
+                continue
+            near = _near(span.box, logo.box, cfg.near_factor)
+            confident = span.confidence >= config.ocr_block_min_confidence
+            severity = cfg.logo_text_near_severity if near and confident else cfg.logo_text_severity
+            where = "on or beside it" if near else "elsewhere in the photo"
+            flags.append(
+                Flag(
+                    rule="logo_text_mismatch",
+                    severity=severity,
+                    brand=logo.brand,
+                    message=(
+                        f"{logo.brand} logo with the name of another brand, {m.brand} ({m.text!r}, {where}); "
+                        f"no {m.brand} logo in the photo"
+                    ),
+                    evidence=(quote_logo(logo), quote_span(span, m.text)),
+                )
+            )
+            seen.add((logo.brand, m.brand))
+    return flags
+
+
+def declared_brand_mismatch(
+    listing: Listing | None, declared: str | None, seen: Iterable[tuple[str, str]], config: RulesConfig
+) -> list[Flag]:
+    """``declared`` is the catalog brand the listing names (None: not a catalog brand); ``seen`` is
+    (brand, evidence) pairs from the photos."""
+    if listing is None or not (listing.brand and listing.brand.strip()):
+        return []
+    by_brand: dict[str, list[str]] = {}
+    for brand, evidence in seen:
+        by_brand.setdefault(brand, []).append(evidence)
+    if not by_brand or (declared is not None and declared in by_brand):
+        return []
+    label = declared if declared is not None else f"{listing.brand.strip()!r} (not a catalog brand)"
+    return [
+        Flag(
+            rule="declared_brand_mismatch",
+            severity=config.mismatch.declared_brand_severity,
+            brand=brand,
+            message=f"listing {listing.listing_id} declares brand {label} but its photos show {brand}",
+            evidence=(f"listing brand {listing.brand!r}", *evidence[:3]),
+        )
+        for brand, evidence in sorted(by_brand.items())
+    ]
+
+
+def unauthorized_seller(
+    listing: Listing | None, brands: Iterable[tuple[str, str]], lexicon: Lexicon, config: RulesConfig
+) -> list[Flag]:
+    """Flags each (brand, evidence) whose authorised-seller list is set and lacks the listing's seller."""
+    if listing is None:
+        return []
+    seller = (listing.seller_id or "").strip()
+    flags: list[Flag] = []
+    done: set[str] = set()
+    for brand, evidence in brands:
+        if brand in done:
+            continue
+        allowed = lexicon.authorized_sellers(brand)
+        if not allowed or seller.casefold() in {s.casefold() for s in allowed}:
+            continue
+        done.add(brand)
+        who = f"seller {seller!r}" if seller else "a listing with no seller id"
+        flags.append(
+            Flag(
+                rule="unauthorized_seller",
+                severity=config.mismatch.unauthorized_seller_severity,
+                brand=brand,
+                message=f"{brand} sold by {who}, not among its {len(allowed)} authorised seller(s)",
+                evidence=(evidence, f"listing seller_id {listing.seller_id!r}"),
+            )
+        )
+    return flags
