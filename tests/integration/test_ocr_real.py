@@ -181,3 +181,15 @@ def test_missing_weights_file_raises_missing_model(monkeypatch, tmp_path):
 
 def test_model_errors_share_a_base():
     assert issubclass(MissingModel, ModelError) and issubclass(CorruptModel, ModelError)
+
+
+def test_second_reading_confirms_a_clear_print_read_with_low_confidence():
+    """examples/misspelled_adibas.jpg: the full photo gives 'Adibas' at ~0.5; its crop re-read agrees at ~1.0."""
+    from detector.io import load_image
+    from detector.ocr.easyocr import EasyOcr
+
+    image = load_image(REPO_ROOT / "examples" / "misspelled_adibas.jpg").image
+    [first] = [s for s in EasyOcr(reread_below=0.0).read(image) if s.text == "Adibas"]
+    [second] = [s for s in EasyOcr(reread_below=0.7).read(image) if s.text == "Adibas"]
+    assert first.confidence < 0.7  # the case the second reading exists for
+    assert second.confidence >= 0.9 and second.box == first.box
