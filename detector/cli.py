@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["jsonl", "csv", "table"], default="jsonl", help="output format (default: jsonl; table is for people)"
     )
     scan.add_argument("--output", "-o", metavar="FILE", help="write to FILE (replaced atomically) instead of stdout")
-    scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, thresholds)")
+    scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, logos, thresholds)")
+    scan.add_argument(
+        "--logos", choices=["none", "cnn"], help="logo stage (default: from the config, 'none'; see README Limits)"
+    )
     scan.add_argument(
         "--evidence", metavar="DIR", help="write an annotated copy of every flagged image to DIR (<name>-<hash>.evidence.jpg)"
     )
@@ -112,6 +115,10 @@ def _add_catalog_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("dir", metavar="DIR", nargs="?")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_catalog_list)
+    p = csub.add_parser("index", help="build (or bring up to date) the logo index of a catalog")
+    p.add_argument("dir", metavar="DIR", nargs="?")
+    p.add_argument("--embedder", default="mobilenet_v2-imagenet.v1", help="embedder name (default: %(default)s)")
+    p.set_defaults(func=cmd_catalog_index)
     p = csub.add_parser("check", help="validate a catalog; exit 2 with the reason when invalid")
     p.add_argument("dir", metavar="DIR", nargs="?")
     p.set_defaults(func=cmd_catalog_check)
@@ -154,6 +161,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"detector scan: error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
     config = Config.from_file(args.config) if args.config else Config()
+    if args.logos:
+        import dataclasses
+
+        config = dataclasses.replace(config, logos=dataclasses.replace(config.logos, backend=args.logos))
     # Checked before any model loads: otherwise a bad --output surfaces as a traceback after the whole scan.
     if args.output is not None and (Path(args.output).is_dir() or not Path(args.output).parent.is_dir()):
         why = "it is a folder" if Path(args.output).is_dir() else "its folder does not exist"
@@ -256,6 +267,22 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
         aliases = f"  aka {', '.join(b.aliases)}" if b.aliases else ""
         print(f"{b.name:28} {len(b.marks)} mark(s){aliases}")
     print(f"{len(catalog)} brands in {catalog.root}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_catalog_index(args: argparse.Namespace) -> int:
+    from detector.catalog import load_catalog
+    from detector.embed import create_embedder
+    from detector.logos import build_or_load_index, default_index_dir
+
+    catalog = load_catalog(args.dir)
+    embedder = create_embedder(args.embedder)
+    started = time.perf_counter()
+    print(f"indexing {len(catalog)} brands with {embedder.name} (only new or changed brands are embedded)",
+          file=sys.stderr)
+    index = build_or_load_index(catalog, embedder)
+    print(f"ok: {len(index)} reference vectors in {default_index_dir(catalog, embedder)} "
+          f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
     return EXIT_OK
 
 

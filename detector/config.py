@@ -52,6 +52,19 @@ class OcrConfig:
 
 
 @dataclass(frozen=True)
+class LogosConfig:
+    """Whether and how to look for logos.
+
+    Off by default: the frozen-CNN matcher reaches 28.5 % top-1 at ~5 % false positives on
+    real logo photos (BENCHMARKS.md, "Logo matching"), and its false sightings would feed the
+    rules' logo/text mismatch checks. Turn it on (``backend: cnn``) to try it on your catalog.
+    """
+
+    backend: str = "none"
+    embedder: str = "mobilenet_v2-imagenet.v1"
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """Risk cut-offs that turn a score into allow | review | block."""
 
@@ -90,6 +103,7 @@ class Config:
 
     limits: Limits = field(default_factory=Limits)
     ocr: OcrConfig = field(default_factory=OcrConfig)
+    logos: LogosConfig = field(default_factory=LogosConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     service: ServiceConfig = field(default_factory=ServiceConfig)
 
@@ -170,6 +184,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"ocr.reread_below must be in [0, 1] (0 turns second readings off), got {ocr.reread_below}")
     if ocr.threads < 0:
         raise ConfigError(f"ocr.threads must be 0 (all cores) or positive, got {ocr.threads}")
+    if cfg.logos.backend not in ("none", "cnn"):
+        raise ConfigError(f"logos.backend must be 'none' or 'cnn', got {cfg.logos.backend!r}")
     if not 0.0 <= th.review <= th.block <= 1.0:
         raise ConfigError(
             f"thresholds must satisfy 0 <= review <= block <= 1, got review={th.review}, block={th.block}"

@@ -48,7 +48,14 @@ class Detector:
 
             ocr = create_ocr(self.config.ocr)
         self.ocr: OcrBackend = ocr
-        self.logos: LogoStage = logos if logos is not None else NoLogos()
+        if logos is None:
+            logos = NoLogos()
+            if self.config.logos.backend == "cnn":
+                from detector.catalog import load_catalog
+                from detector.logos import LogoMatcher
+
+                logos = LogoMatcher.default(load_catalog(catalog), embedder=self.config.logos.embedder)
+        self.logos: LogoStage = logos
         if rules is None:
             from detector.rules import Rules
 

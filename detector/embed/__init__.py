@@ -1,0 +1,45 @@
+"""Embedders: a protocol, a manifest of weights, and ``create_embedder(name)``.
+
+>>> from detector.embed import create_embedder          # doctest: +SKIP
+>>> emb = create_embedder("mobilenet_v2-imagenet.v1")    # doctest: +SKIP
+>>> emb.embed([image]).shape                             # doctest: +SKIP
+(1, 1280)
+"""
+
+from __future__ import annotations
+
+from detector.embed.base import Embedder, WindowEmbedder
+from detector.embed.manifest import DEFAULT_EMBEDDER, EMBEDDERS, WEIGHTS, EmbedderSpec, WeightsSpec
+from detector.errors import ModelError
+
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "Embedder",
+    "EmbedderSpec",
+    "WeightsSpec",
+    "WindowEmbedder",
+    "create_embedder",
+    "list_embedders",
+]
+
+
+def list_embedders() -> list[str]:
+    """Every embedder name ``create_embedder`` accepts."""
+    return sorted(EMBEDDERS)
+
+
+def create_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
+    """Build the embedder called ``name`` from locally installed weights (hash checked; nothing downloaded).
+
+    Raises ``MissingModel`` naming the pip package to install, ``CorruptModel`` on a hash mismatch.
+    """
+    spec = EMBEDDERS.get(name)
+    if spec is None:
+        short = sorted(n for n in EMBEDDERS if "/" not in n)
+        raise ModelError(
+            f"unknown embedder {name!r}; expected one of {short} (or a '<name>/<layer>-<pooling>' variant, "
+            f"see detector.embed.list_embedders())"
+        )
+    from detector.embed.cnn import CnnEmbedder
+
+    return CnnEmbedder(spec, WEIGHTS[spec.weights])

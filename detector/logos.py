@@ -1,0 +1,386 @@
+"""Logo stage: candidate windows → embeddings → reference index → verified ``LogoMatch`` list.
+
+How ``LogoMatcher.find`` looks at a photo (numbers measured in BENCHMARKS.md, "Logo matching (issue 3)"):
+
+1. **Proposals.** The photo is resized to ``max_side`` and run once through the CNN; windows of
+   several sizes and aspect ratios are pooled from that one feature map (``embed_windows``), and each
+   window is scored against every brand (best view of any of its marks).
+2. **Verification.** The best ``verify_top`` windows (non-maximum suppressed) are cropped from the
+   photo with some context and embedded again at the network's input size, the scale the references
+   were embedded at. A candidate keeps its brand only if the re-embedded crop agrees, scores at least
+   ``threshold`` and beats the runner-up brand by ``min_margin``.
+3. **Aggregation.** One match per brand: its best verified window.
+
+A frozen ImageNet CNN and flat single-colour marks are far apart (see the benchmark); the threshold was
+fitted on the validation half of the protocol so that ~5 % of logo-free photos report a brand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from detector.embed import DEFAULT_EMBEDDER, Embedder, create_embedder
+from detector.embed.views import reference_views
+from detector.errors import CatalogError, CorruptModel, MissingModel
+from detector.index import ReferenceIndex, RefMeta
+from detector.types import Box, LogoMatch
+
+if TYPE_CHECKING:
+    from detector.catalog import Brand, Catalog
+
+STAGE_VERSION = "v1"
+# Operating points per embedder: (threshold, min margin over the runner-up brand, min margin over the
+# nearest background patch), fitted on the validation half of the protocol at <= 5 % false positives on
+# logo-free photos (BENCHMARKS.md, "Logo matching (issue 3)"; benchmarks/logo_eval.py prints them).
+CALIBRATION: dict[str, tuple[float, float, float]] = {
+    "mobilenet_v2-imagenet.v1": (0.719, 0.0, -1.0),
+    "mobilenet_v2-logo.v1": (0.656, 0.03, -1.0),
+}
+# For an embedder with no fitted operating point (tests' fakes, new backbones): a cosine of 0.6, no margins.
+FALLBACK_CALIBRATION = (0.60, 0.0, -1.0)
+BACKGROUND_DIR = Path(__file__).resolve().parent / "embed" / "data"
+# Window sides as fractions of the shorter image side, and width/height ratios (wordmarks are wide).
+WINDOW_FRACTIONS = (0.2, 0.35, 0.55, 0.8)
+WINDOW_ASPECTS = (1.0, 2.0, 0.5)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A verified window before thresholding (what the benchmark sweeps thresholds over)."""
+
+    brand: str
+    score: float  # verified cosine similarity, clipped to [0, 1]
+    margin: float  # score minus the runner-up brand's score on the same crop
+    background: float  # similarity of the crop to the nearest logo-free background patch (0 without a bank)
+    proposal_score: float
+    box: Box  # in the coordinates of the image given to ``find``
+    mark: str
+
+
+class LogoMatcher:
+    """Finds catalog marks in photos; implements ``detector.stages.LogoStage``.
+
+    >>> matcher = LogoMatcher.default()            # doctest: +SKIP  (bundled catalog, default CNN)
+    >>> matcher.find(image)                        # doctest: +SKIP
+    [LogoMatch(brand='Nike', score=0.71, box=Box(...), mark='marks/nike.png')]
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog | None,
+        embedder: Embedder,
+        index: ReferenceIndex,
+        *,
+        threshold: float | None = None,
+        min_margin: float | None = None,
+        min_background_margin: float | None = None,
+        background: np.ndarray | None | str = "auto",
+        max_side: int = 512,
+        verify_top: int = 6,
+        window_fractions: Sequence[float] = WINDOW_FRACTIONS,
+        window_aspects: Sequence[float] = WINDOW_ASPECTS,
+        context: float = 0.15,
+    ) -> None:
+        if index.embedder != embedder.name:
+            raise CatalogError(
+                f"the reference index was built by embedder {index.embedder!r}, this matcher uses {embedder.name!r}: "
+                f"rebuild it with `detector catalog index DIR`"
+            )
+        cal = CALIBRATION.get(embedder.name, FALLBACK_CALIBRATION)
+        threshold = cal[0] if threshold is None else threshold
+        min_margin = cal[1] if min_margin is None else min_margin
+        min_background_margin = cal[2] if min_background_margin is None else min_background_margin
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        self.catalog = catalog
+        self.embedder = embedder
+        self.index = index
+        self.threshold = threshold
+        self.min_margin = min_margin
+        self.min_background_margin = min_background_margin
+        # "auto": the embedder's shipped background bank when there is one (models/make_background_bank.py).
+        self.background = load_background(embedder) if isinstance(background, str) else background
+        self.max_side = max_side
+        self.verify_top = verify_top
+        self.window_fractions = tuple(window_fractions)
+        self.window_aspects = tuple(window_aspects)
+        self.context = context
+        self.name = f"logos.{embedder.name}.{STAGE_VERSION}"
+
+    @classmethod
+    def default(
+        cls, catalog: Catalog | None = None, *, embedder: str = DEFAULT_EMBEDDER, cache_dir: str | Path | None = None
+    ) -> LogoMatcher:
+        """The shipped stack: ``catalog`` (default: the bundled demo catalog), the default CNN, a cached index."""
+        if catalog is None:
+            from detector.catalog import load_catalog
+
+            catalog = load_catalog()
+        emb = create_embedder(embedder)
+        return cls(catalog, emb, build_or_load_index(catalog, emb, cache_dir=cache_dir))
+
+    # -- the stage -------------------------------------------------------------------------------
+    def find(self, image: Image.Image) -> list[LogoMatch]:
+        """Brands whose mark is seen in ``image`` (RGB), best first; empty when none clears the threshold."""
+        out = [
+            LogoMatch(brand=c.brand, score=c.score, box=c.box, mark=c.mark)
+            for c in self.candidates(image)
+            if c.score >= self.threshold
+            and c.margin >= self.min_margin
+            and c.score - c.background >= self.min_background_margin
+        ]
+        return sorted(out, key=lambda m: -m.score)
+
+    def candidates(self, image: Image.Image) -> list[Candidate]:
+        """Every verified candidate, one per brand at most, with no threshold applied."""
+        if not len(self.index):
+            return []
+        image = image.convert("RGB")
+        scale = min(1.0, self.max_side / max(image.size))
+        small = (
+            image.resize(
+                (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
+            )
+            if scale < 1
+            else image
+        )
+        boxes, vecs = self._proposals(small)
+        if not len(boxes):
+            return []
+        brands, scores = self.index.brand_scores(vecs)
+        best = scores.max(axis=1)
+        keep = _nms(boxes, best, iou=0.5, limit=self.verify_top)
+        # Crops come from the full-resolution image: verification sees the logo's own pixels.
+        crops, crop_boxes = [], []
+        for i in keep:
+            b = boxes[i] / scale
+            crop_box = _square_with_context(b, image.size, self.context)
+            crops.append(image.crop(tuple(round(c) for c in crop_box)))
+            crop_boxes.append(b)
+        v2 = self.embedder.embed(crops)
+        _, s2 = self.index.brand_scores(v2)
+        bg = (
+            (v2 @ self.background.T).max(axis=1)
+            if self.background is not None and len(self.background)
+            else np.zeros(len(v2))
+        )
+        per_brand: dict[str, Candidate] = {}
+        for row, i in enumerate(keep):
+            order = np.argsort(-s2[row])
+            j = int(order[0])
+            runner = float(s2[row, order[1]]) if len(order) > 1 else 0.0
+            score = float(np.clip(s2[row, j], 0.0, 1.0))
+            brand = brands[j]
+            prev = per_brand.get(brand)
+            if prev is not None and prev.score >= score:
+                continue
+            x1, y1, x2, y2 = (float(c) for c in crop_boxes[row])
+            per_brand[brand] = Candidate(
+                brand=brand,
+                score=score,
+                margin=float(s2[row, j]) - runner,
+                background=float(bg[row]),
+                proposal_score=float(best[i]),
+                box=Box(max(0.0, x1), max(0.0, y1), min(float(image.width), x2), min(float(image.height), y2)),
+                mark=self._best_mark(v2[row], brand),
+            )
+        return sorted(per_brand.values(), key=lambda c: -c.score)
+
+    # -- internals -------------------------------------------------------------------------------
+    def _window_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
+        short = min(size)
+        out = []
+        for f in self.window_fractions:
+            side = f * short
+            for a in self.window_aspects:
+                w, h = side * np.sqrt(a), side / np.sqrt(a)
+                if w <= size[0] * 1.05 and h <= size[1] * 1.05:
+                    out.append((round(w), round(h)))
+        return out
+
+    def _proposals(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+        sizes = self._window_sizes(image.size)
+        if hasattr(self.embedder, "embed_windows"):
+            return self.embedder.embed_windows(image, sizes)  # type: ignore[attr-defined]
+        # Embedders without a shared feature map: crop a coarse grid of windows and embed each.
+        boxes = []
+        for w, h in sizes:
+            for y in np.arange(0, max(1, image.height - h + 1), max(1, h // 2)):
+                for x in np.arange(0, max(1, image.width - w + 1), max(1, w // 2)):
+                    boxes.append((x, y, x + w, y + h))
+        arr = np.array(boxes, dtype=np.float32).reshape(-1, 4)
+        return arr, self.embedder.embed([image.crop(tuple(int(c) for c in b)) for b in arr])
+
+    def _best_mark(self, vec: np.ndarray, brand: str) -> str:
+        idx = [k for k, m in enumerate(self.index.metas) if m.brand == brand]
+        sims = self.index.vectors[idx] @ vec
+        return self.index.metas[idx[int(np.argmax(sims))]].mark
+
+
+def _square_with_context(b: np.ndarray, size: tuple[int, int], context: float) -> tuple[float, float, float, float]:
+    """A square around box ``b`` (its longer side plus ``context`` on each side), shifted inside the image."""
+    cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+    side = max(b[2] - b[0], b[3] - b[1]) * (1 + 2 * context)
+    side = min(side, max(size))
+    x1 = min(max(0.0, cx - side / 2), max(0.0, size[0] - side))
+    y1 = min(max(0.0, cy - side / 2), max(0.0, size[1] - side))
+    return x1, y1, x1 + side, y1 + side
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> list[int]:
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    for i in order:
+        if len(keep) >= limit:
+            break
+        if keep:
+            k = np.array(keep)
+            ix = np.clip(np.minimum(boxes[k, 2], boxes[i, 2]) - np.maximum(boxes[k, 0], boxes[i, 0]), 0, None)
+            iy = np.clip(np.minimum(boxes[k, 3], boxes[i, 3]) - np.maximum(boxes[k, 1], boxes[i, 1]), 0, None)
+            inter = ix * iy
+            if np.any(inter / (areas[k] + areas[i] - inter + 1e-9) > iou):
+                continue
+        keep.append(int(i))
+    return keep
+
+
+def load_background(embedder: Embedder) -> np.ndarray | None:
+    """The shipped background bank of ``embedder`` (sha256-checked), or None when it has none."""
+    import json
+
+    meta_path = BACKGROUND_DIR / "background.json"
+    if not meta_path.exists():
+        return None
+    entry = json.loads(meta_path.read_text(encoding="utf-8")).get(embedder.name)
+    if entry is None:
+        return None
+    path = BACKGROUND_DIR / entry["file"]
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise MissingModel(
+            f"background bank {path} of embedder {embedder.name!r} is missing: reinstall detector"
+        ) from exc
+    if hashlib.sha256(raw).hexdigest() != entry["sha256"]:
+        raise CorruptModel(
+            f"background bank {path} does not match its sha256 in {meta_path}: "
+            f"reinstall detector or rebuild it with `python models/make_background_bank.py --embedder {embedder.name}`"
+        )
+    import io
+
+    return np.load(io.BytesIO(raw)).astype(np.float32)
+
+
+# -- building the index from a catalog -----------------------------------------------------------
+def brand_fingerprint(catalog: Catalog, brand: Brand) -> str:
+    """sha256 over a brand's mark paths and bytes: changes exactly when its references must be re-embedded."""
+    h = hashlib.sha256(brand.name.encode("utf-8"))
+    for mark in brand.marks:
+        h.update(b"\0" + mark.encode("utf-8") + b"\0")
+        h.update(hashlib.sha256(catalog.mark_path(mark).read_bytes()).digest())
+    return h.hexdigest()
+
+
+def embed_brand(catalog: Catalog, brand: Brand, embedder: Embedder) -> tuple[np.ndarray, list[RefMeta]]:
+    """Every reference view of every mark of ``brand``, embedded."""
+    images: list[Image.Image] = []
+    metas: list[RefMeta] = []
+    for mark in brand.marks:
+        path = catalog.mark_path(mark)
+        try:
+            with Image.open(path) as im:
+                im.load()
+                mark_img = im.copy()
+        except (OSError, ValueError) as exc:
+            raise CatalogError(f"brand {brand.name!r}: mark {mark!r} ({path}) is not a readable image: {exc}") from exc
+        for view, img in reference_views(mark_img):
+            images.append(img)
+            metas.append(RefMeta(brand=brand.name, mark=mark, view=view))
+    if not images:
+        return np.zeros((0, embedder.dim), np.float32), []
+    return embedder.embed(images), metas
+
+
+def update_index(index: ReferenceIndex, catalog: Catalog, embedder: Embedder) -> list[str]:
+    """Bring ``index`` in line with ``catalog`` brand by brand; returns the brands (re-)embedded or dropped."""
+    changed = []
+    current = {b.name for b in catalog.brands}
+    for name in sorted(set(index.brand_fingerprints) | {m.brand for m in index.metas}):
+        if name not in current:
+            index.remove_brand(name)
+            changed.append(name)
+    for brand in catalog.brands:
+        fp = brand_fingerprint(catalog, brand)
+        if index.brand_fingerprints.get(brand.name) != fp:
+            vecs, metas = embed_brand(catalog, brand, embedder)
+            index.replace_brand(brand.name, vecs, metas, fingerprint=fp)
+            changed.append(brand.name)
+    index.catalog_hash = catalog.content_hash()
+    return changed
+
+
+def build_index(catalog: Catalog, embedder: Embedder, **kwargs: Any) -> ReferenceIndex:
+    """A fresh index of every mark of ``catalog`` (``kwargs`` go to ``ReferenceIndex``)."""
+    index = ReferenceIndex(embedder.dim, embedder.name, embedder.weights_sha256, **kwargs)
+    update_index(index, catalog, embedder)
+    return index
+
+
+def default_index_dir(catalog: Catalog, embedder: Embedder, cache_dir: str | Path | None = None) -> Path:
+    """Beside the catalog (``<catalog>/index/<embedder>``) when writable, else in the user cache.
+
+    The bundled demo catalog lives inside the installed package, which may be read-only, so its
+    index goes to ``$XDG_CACHE_HOME/detector/index/<catalog-hash>/<embedder>`` (``~/.cache`` by default).
+    """
+    slug = embedder.name.replace("/", "_")
+    if cache_dir is None:
+        from detector.catalog import default_catalog_path
+
+        root = Path(catalog.root)
+        bundled = root.resolve() == default_catalog_path().resolve()
+        if not bundled and os.access(root, os.W_OK):
+            return root / "index" / slug
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "detector"
+    else:
+        base = Path(cache_dir)
+    return base / "index" / catalog.content_hash()[:16] / slug
+
+
+def build_or_load_index(catalog: Catalog, embedder: Embedder, cache_dir: str | Path | None = None) -> ReferenceIndex:
+    """Load the saved index of ``catalog`` for ``embedder``; update it brand by brand when stale, and save.
+
+    Only brands whose marks changed are re-embedded, so enrolling one brand costs one brand's views.
+    """
+    from detector.index import read_manifest
+
+    folder = default_index_dir(catalog, embedder, cache_dir)
+    index: ReferenceIndex | None = None
+    try:
+        man = read_manifest(folder)
+        if man.embedder == embedder.name and man.weights_sha256 == embedder.weights_sha256:
+            index = ReferenceIndex.load(folder, embedder=embedder.name, weights_sha256=embedder.weights_sha256)
+    except CatalogError:
+        index = None  # absent, torn or foreign: rebuilt below
+    if index is None:
+        index = ReferenceIndex(embedder.dim, embedder.name, embedder.weights_sha256)
+    catalog_hash = catalog.content_hash()
+    if index.catalog_hash != catalog_hash or not len(index):
+        update_index(index, catalog, embedder)
+        try:
+            index.save(folder)
+        except OSError as exc:
+            # A read-only location still gets a working in-memory index; it is rebuilt next time.
+            logging.getLogger(__name__).warning(
+                "could not save the logo index to %s (%s); using it in memory", folder, exc
+            )
+    return index
