@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import platform
 import random
 import re
@@ -105,6 +106,7 @@ def main() -> None:
     ap.add_argument("--words", type=int, default=300, help="ICDAR word crops for accuracy")
     ap.add_argument("--caps", default="480,640,800,1024,1280")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--parts", default="timing,reading,words", help="which measurements to run (comma-separated)")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"needs the development data at {DATA}")
@@ -126,28 +128,39 @@ def main() -> None:
         for f, b in rng.sample(word_photos, min(args.brand_photos, len(word_photos)))
     ]
 
+    parts = set(args.parts.split(","))
     EasyOcr().load()  # the reader is built once; keep its ~10 s out of the timings
-    print("timing by cap", file=sys.stderr)
-    timings = time_by_cap(EasyOcr, photos, caps)
-    print("brand reading by cap", file=sys.stderr)
-    reading = brand_reading(EasyOcr, word_photos, caps)
-    print("ICDAR word accuracy", file=sys.stderr)
-    acc, word_ms, n = word_accuracy(EasyOcr(), args.words, args.seed)
+    timings: dict[int, list[float]] = {}
+    reading: dict[int, float] = {}
+    if "timing" in parts:
+        print("timing by cap", file=sys.stderr)
+        timings = time_by_cap(EasyOcr, photos, caps)
+    if "reading" in parts:
+        print("brand reading by cap", file=sys.stderr)
+        reading = brand_reading(EasyOcr, word_photos, caps)
 
     cpu = platform.processor() or platform.machine()
-    print(f"Measured {date.today().isoformat()} on {cpu}, {__import__('os').cpu_count()} cores, torch CPU.\n")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Measured {date.today().isoformat()} on {cpu}, {os.cpu_count()} cores, torch CPU; "
+          f"load average at the end {load} (other work on the machine inflates times).\n")
     print(f"Command: `python benchmarks/ocr_bench.py --photos {args.photos} --brand-photos {args.brand_photos} "
-          f"--words {args.words} --caps {args.caps}`\n")
-    print("| size cap (longest side) | median ms/photo | p90 ms/photo | brand word read |")
-    print("|---|---|---|---|")
-    for cap in caps:
-        t = sorted(timings[cap])
-        p90 = t[min(len(t) - 1, int(0.9 * len(t)))]
-        print(f"| {cap} | {statistics.median(t):.0f} | {p90:.0f} | {reading[cap]:.1%} |")
-    print(f"\n{len(photos)} photos per cap ({args.photos // 2} clothing, {args.photos - args.photos // 2} FlickrLogos), "
-          f"each resized to the cap; brand reading over {len(word_photos)} FlickrLogos wordmark photos.\n")
-    print(f"ICDAR 2015 word accuracy: **{acc:.1%}** of {n} crops (recognition only on the given crop, case-insensitive, punctuation ignored), "
-          f"median {word_ms:.0f} ms/crop.")
+          f"--words {args.words} --caps {args.caps} --parts {args.parts}`\n")
+    if timings or reading:
+        print("| size cap (longest side) | median ms/photo | p90 ms/photo | brand word read |")
+        print("|---|---|---|---|")
+        for cap in caps:
+            t = sorted(timings.get(cap, []))
+            med = f"{statistics.median(t):.0f}" if t else "-"
+            p90 = f"{t[min(len(t) - 1, int(0.9 * len(t)))]:.0f}" if t else "-"
+            read = f"{reading[cap]:.1%}" if cap in reading else "-"
+            print(f"| {cap} | {med} | {p90} | {read} |")
+        print(f"\n{len(photos)} photos per cap ({args.photos // 2} clothing, {args.photos - args.photos // 2} "
+              f"FlickrLogos), each resized to the cap; brand reading over {len(word_photos)} FlickrLogos wordmark photos.\n")
+    if "words" in parts:
+        print("ICDAR word accuracy", file=sys.stderr)
+        acc, word_ms, n = word_accuracy(EasyOcr(), args.words, args.seed)
+        print(f"ICDAR 2015 word accuracy: **{acc:.1%}** of {n} crops (recognition only on the given crop, "
+              f"case-insensitive, punctuation ignored), median {word_ms:.0f} ms/crop.")
 
 
 if __name__ == "__main__":

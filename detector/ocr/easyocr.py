@@ -38,7 +38,7 @@ class EasyOcr:
     name = f"easyocr-{RECOGNITION_MODEL}.v1"
 
     def __init__(
-        self, max_side: int = 1024, min_confidence: float = 0.1, threads: int = 0, reread_below: float = 0.7
+        self, max_side: int = 800, min_confidence: float = 0.1, threads: int = 0, reread_below: float = 0.7
     ) -> None:
         self.max_side = max_side
         self.min_confidence = min_confidence
