@@ -1,0 +1,515 @@
+"""HTTP service around the upload hook (FastAPI); imported only by ``detector serve`` and tests.
+
+``POST /v1/listings/check`` takes a multipart body (one ``listing`` JSON part, ``images`` file
+parts) and answers the hook's ``ListingDecision`` as JSON, plus ``audit_id``. The decision is
+committed to the audit log before the answer is sent.
+
+Hostile input costs little and never gets a 5xx:
+
+* the body is streamed through a multipart parser with every limit checked as bytes arrive
+  (request bytes, listing bytes, image count, bytes per image), not after buffering it and not
+  by trusting ``Content-Length``;
+* images are decoded by ``detector.io`` (pixel limit checked on the header, before decoding);
+* admission is bounded: at most ``max_in_flight`` listings are analysed (in a thread pool, off
+  the event loop) and ``max_waiting`` wait; anyone beyond gets ``503`` + ``Retry-After`` before
+  the body is read, so a flood costs no memory;
+* every request has a time budget, queue wait included (``408`` when it runs out).
+
+Each 4xx body says which limit was hit and its value::
+
+    {"error": "too_many_images", "detail": "…", "limit": "service.max_images", "value": 8}
+
+Run it with ``detector serve`` (127.0.0.1:8080 by default); ``create_app`` builds the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from detector.audit import DEFAULT_AUDIT_DB, AuditError, AuditLog
+from detector.config import Config, ServiceConfig
+from detector.errors import ModelError
+from detector.hooks import (
+    ListingError,
+    ListingImageError,
+    TimeBudgetExceeded,
+    on_listing_upload,
+    versions,
+)
+from detector.pipeline import Detector
+from detector.service_form import Rejected, budget_exceeded, parse_listing, read_form
+from detector.types import Listing, ListingDecision
+
+__all__ = ["Rejected", "ServiceState", "create_app"]
+
+log = logging.getLogger(__name__)
+
+CHECK_PATH = "/v1/listings/check"
+# Latency buckets (seconds): a 1-photo listing takes ~1-2 s of OCR on 2 cores; queueing adds multiples.
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+STAGES = ("read_body", "queue", "load", "ocr", "logos", "rules", "text_rules", "audit")
+# Retry-After while the models load: warm-up takes a few seconds to tens of seconds on 2 cores.
+NOT_READY_RETRY_S = 5
+
+
+# -- metrics ----------------------------------------------------------------------------------------
+
+
+class Metrics:
+    """Prometheus metrics in a registry of their own (several apps in one process don't collide)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.decisions = Counter(
+            "detector_decisions", "Listing decisions returned, by decision", ["decision"], registry=r
+        )
+        self.responses = Counter(
+            "detector_http_responses", "Responses of the check endpoint, by HTTP status", ["status"], registry=r
+        )
+        self.errors = Counter("detector_errors", "Refused or failed checks, by error code", ["error"], registry=r)
+        self.latency = Histogram(
+            "detector_request_duration_seconds", "Check latency, arrival to answer", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.stage = Histogram(
+            "detector_stage_duration_seconds",
+            "Time per stage of a check (image stages summed over a listing's images)",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("detector_in_flight", "Listings being analysed now", registry=r)
+        self.waiting = Gauge("detector_waiting", "Listings admitted and waiting for a worker", registry=r)
+        self.ready = Gauge("detector_ready", "1 once the models are loaded", registry=r)
+        for d in ("allow", "review", "block"):
+            self.decisions.labels(d)
+        for s in STAGES:
+            self.stage.labels(s)
+
+
+# -- state ------------------------------------------------------------------------------------------
+
+
+class ServiceState:
+    """Everything one app instance holds: detector, audit log, worker pool, admission counters, metrics."""
+
+    def __init__(
+        self,
+        detector: Detector | None,
+        config: Config,
+        audit: AuditLog,
+        build: Callable[[], Detector],
+    ) -> None:
+        self.detector = detector
+        self.config = config
+        self.svc: ServiceConfig = config.service
+        self.audit = audit
+        self._build = build
+        self.metrics = Metrics()
+        self.pool = ThreadPoolExecutor(max_workers=self.svc.max_in_flight, thread_name_prefix="detector-check")
+        self.workers: asyncio.Semaphore | None = None  # made on the event loop, at startup
+        self.admitted = 0  # waiting + in flight; only touched on the event loop
+        self.running = 0
+        self.ready = threading.Event()
+        self.failed: str | None = None
+        # Seconds per listing, smoothed; seeds Retry-After. 2 s: one photo of real OCR on 2 cores.
+        self.seconds_per_listing = 2.0
+        limits = (detector.config if detector is not None else config).limits
+        self.image_bytes = min(self.svc.max_image_bytes, limits.max_file_bytes)
+        self.image_bytes_key = (
+            "service.max_image_bytes" if self.svc.max_image_bytes <= limits.max_file_bytes else "limits.max_file_bytes"
+        )
+
+    def warm_up(self) -> None:
+        """Build the detector if needed and load its models; runs in a background thread at startup."""
+        try:
+            if self.detector is None:
+                self.detector = self._build()
+            self.detector.warm_up()
+            versions(self.detector)  # the catalog hash is computed once, here, not on the first request
+        except Exception as exc:
+            log.exception("warm-up failed")
+            self.failed = f"{type(exc).__name__}: {exc}"
+            return
+        self.ready.set()
+        self.metrics.ready.set(1)
+        log.info("detector ready: %s", self.detector.stages)
+
+    def retry_after(self) -> str:
+        backlog = max(1, self.admitted) / self.svc.max_in_flight
+        return str(int(min(120, max(1, math.ceil(backlog * self.seconds_per_listing)))))
+
+    def admit(self) -> None:
+        cap = self.svc.max_in_flight + self.svc.max_waiting
+        if self.admitted >= cap:
+            raise Rejected(
+                503,
+                "queue_full",
+                f"{self.admitted} listings are being checked or waiting (in flight {self.svc.max_in_flight} + "
+                f"waiting {self.svc.max_waiting}); retry after the Retry-After seconds",
+                limit="service.max_waiting",
+                value=self.svc.max_waiting,
+                headers={"Retry-After": self.retry_after()},
+            )
+        self.admitted += 1
+        self.update_gauges()
+
+    def leave(self) -> None:
+        self.admitted -= 1
+        self.update_gauges()
+
+    def update_gauges(self) -> None:
+        self.metrics.in_flight.set(self.running)
+        self.metrics.waiting.set(self.admitted - self.running)
+
+
+# -- the app ----------------------------------------------------------------------------------------
+
+
+def create_app(
+    detector: Detector | None = None,
+    config: Config | None = None,
+    audit_path: str | Path = DEFAULT_AUDIT_DB,
+    *,
+    catalog: str | Path | None = None,
+) -> FastAPI:
+    """The FastAPI app. ``detector`` defaults to ``Detector(config=config, catalog=catalog)``, built and
+    warmed up in a background thread at startup (``/readyz`` answers 503 until it is done).
+
+    ``config`` supplies the service limits (``config.service``); it defaults to the detector's config.
+    """
+    config = config or (detector.config if detector is not None else Config())
+    audit = AuditLog(audit_path)
+    state = ServiceState(detector, config, audit, lambda: Detector(config=config, catalog=catalog))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.workers = asyncio.Semaphore(state.svc.max_in_flight)
+        threading.Thread(target=state.warm_up, name="detector-warm-up", daemon=True).start()
+        yield
+        state.pool.shutdown(wait=True, cancel_futures=True)
+        audit.close()
+
+    app = FastAPI(
+        title="Counterfeit-branding detector",
+        version=_package_version(),
+        summary="Checks a marketplace listing's photos and text for counterfeit branding.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+
+    @app.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="The models are loaded", responses={503: {"description": "still loading, or failed"}})
+    async def readyz() -> JSONResponse:
+        if state.failed:
+            return JSONResponse({"status": "failed", "error": state.failed}, status_code=503)
+        if not state.ready.is_set() or state.detector is None:
+            return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": str(NOT_READY_RETRY_S)})
+        return JSONResponse({"status": "ready", "versions": versions(state.detector)})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post(
+        CHECK_PATH,
+        summary="Check one listing",
+        description=_CHECK_DESCRIPTION,
+        openapi_extra=_openapi_request_body(state.svc),
+        responses=_OPENAPI_RESPONSES,
+        response_class=JSONResponse,
+    )
+    async def check(request: Request) -> Response:
+        arrived = time.monotonic()
+        try:
+            response = await _check(request, state, arrived)
+        except Rejected as rej:
+            state.metrics.errors.labels(rej.error).inc()
+            response = rej.response()
+        state.metrics.latency.observe(time.monotonic() - arrived)
+        state.metrics.responses.labels(str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        state.metrics.errors.labels("internal_error").inc()
+        return JSONResponse({"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
+
+    return app
+
+
+async def _check(request: Request, state: ServiceState, arrived: float) -> Response:
+    svc = state.svc
+    deadline = arrived + svc.time_budget_s
+    if state.failed:
+        raise Rejected(503, "models_unavailable", f"the detector failed to start: {state.failed}")
+    if not state.ready.is_set():
+        raise Rejected(
+            503,
+            "not_ready",
+            "the models are still loading; retry after the Retry-After seconds (see /readyz)",
+            headers={"Retry-After": str(NOT_READY_RETRY_S)},
+        )
+    # Admission before the body is read: a full queue refuses at the cost of the headers alone.
+    state.admit()
+    handed_over = False
+    try:
+        t = time.monotonic()
+        form = await read_form(request, svc, (state.image_bytes, state.image_bytes_key), deadline)
+        waited = {"read_body": time.monotonic() - t}
+        listing, names = parse_listing(form)
+
+        t = time.monotonic()
+        assert state.workers is not None  # set at startup
+        try:
+            await asyncio.wait_for(state.workers.acquire(), timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise Rejected(
+                503,
+                "queue_timeout",
+                f"waited {time.monotonic() - t:.1f} s for a worker and the time budget ran out; retry later",
+                limit="service.time_budget_s",
+                value=svc.time_budget_s,
+                headers={"Retry-After": state.retry_after()},
+            ) from None
+        waited["queue"] = time.monotonic() - t
+        state.running += 1
+        state.update_gauges()
+        cancelled = threading.Event()
+        future = state.pool.submit(_work, state, listing, names, deadline, cancelled, waited)
+        loop = asyncio.get_running_loop()
+        # The worker slot and the admission are given back when the thread is really done, not when
+        # the answer goes out: a timed-out listing still occupies its thread until its next checkpoint.
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(_release, state, f))
+        handed_over = True
+        try:
+            result = await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            cancelled.set()
+            raise budget_exceeded(svc, arrived) from None
+    finally:
+        if not handed_over:
+            state.leave()
+
+    if isinstance(result, Rejected):
+        raise result
+    decision, audit_id = result
+    state.metrics.decisions.labels(decision.decision.value).inc()
+    body = decision.to_dict() | {"audit_id": audit_id}
+    return JSONResponse(body, headers={"X-Audit-Id": str(audit_id)})
+
+
+def _release(state: ServiceState, future: Future[Any]) -> None:
+    assert state.workers is not None
+    state.workers.release()
+    state.running -= 1
+    state.leave()
+
+
+def _work(
+    state: ServiceState,
+    listing: Listing,
+    names: list[str],
+    deadline: float,
+    cancelled: threading.Event,
+    waited: dict[str, float],
+) -> tuple[ListingDecision, int] | Rejected:
+    """Runs in a worker thread: the hook, then the audit commit. Returns a Rejected instead of raising it.
+
+    ``waited`` holds the seconds spent before the hook (reading the body, queueing); they join the
+    decision's timings, so the answer and the audit record show where a slow answer's time went.
+    """
+    svc = state.svc
+    assert state.detector is not None
+    started = time.monotonic()
+    try:
+        decision = on_listing_upload(
+            listing, detector=state.detector, names=names, time_budget_s=max(0.0, deadline - started)
+        )
+    except ListingImageError as exc:
+        if exc.too_large:
+            # io's message already names the pixel limit and how to raise it.
+            limits = state.detector.config.limits
+            return Rejected(
+                413, "too_many_pixels", str(exc), limit="limits.max_pixels", value=limits.max_pixels, image=exc.index
+            )
+        return Rejected(422, "invalid_image", str(exc), image=exc.index)
+    except ListingError as exc:
+        return Rejected(422, "invalid_listing", str(exc), field=exc.field)
+    except TimeBudgetExceeded:
+        return budget_exceeded(svc, deadline - svc.time_budget_s)
+    except ModelError as exc:
+        log.error("model unavailable: %s", exc)
+        return Rejected(503, "models_unavailable", str(exc))
+    elapsed = time.monotonic() - started
+    state.seconds_per_listing = 0.8 * state.seconds_per_listing + 0.2 * elapsed
+    decision = dataclasses.replace(
+        decision, timings_ms={**{k: v * 1000.0 for k, v in waited.items()}, **decision.timings_ms}
+    )
+    for stage in ("read_body", "queue", "load", "ocr", "logos", "rules", "text_rules"):
+        state.metrics.stage.labels(stage).observe(decision.timings_ms.get(stage, 0.0) / 1000.0)
+    if cancelled.is_set():
+        # The client already has its 408; a decision it never saw is not recorded as returned.
+        return budget_exceeded(svc, deadline - svc.time_budget_s)
+    t = time.monotonic()
+    try:
+        audit_id = state.audit.record(decision, seller_id=listing.seller_id)
+    except AuditError as exc:
+        log.error("audit write failed: %s", exc)
+        # No record, no answer: a decision that cannot be audited is not returned.
+        return Rejected(
+            503, "audit_unavailable", f"the decision could not be recorded: {exc}", headers={"Retry-After": "5"}
+        )
+    state.metrics.stage.labels("audit").observe(time.monotonic() - t)
+    return decision, audit_id
+
+
+def _package_version() -> str:
+    from detector import __version__
+
+    return __version__
+
+
+# -- OpenAPI ----------------------------------------------------------------------------------------
+
+_CHECK_DESCRIPTION = """\
+Multipart body: one `listing` part (JSON: `listing_id` required; `seller_id`, `title`, `description`,
+`brand`, `price` optional) and zero or more `images` file parts (JPEG, PNG, WebP, GIF, BMP, TIFF).
+
+The answer is the listing decision (`allow` | `review` | `block`), its risk, the brands seen, the flags
+with the image each came from, per-image reports, the versions that made it and timings, plus the
+`audit_id` of the record committed before the answer was sent. Refusals are JSON bodies with `error`,
+`detail`, and for a limit `limit` and `value`.
+
+```
+curl -F 'listing={"listing_id":"L-1","seller_id":"s-9","brand":"Nike","title":"Nike tee"};type=application/json' \\
+     -F images=@examples/genuine_nike.jpg http://127.0.0.1:8080/v1/listings/check
+```
+"""
+
+
+def _openapi_request_body(svc: ServiceConfig) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["listing"],
+                        "properties": {
+                            "listing": {
+                                "type": "string",
+                                "description": f"listing JSON, at most {svc.max_listing_bytes} bytes",
+                                "example": '{"listing_id": "L-1", "seller_id": "s-9", "brand": "Nike", '
+                                '"title": "Nike tee", "description": "", "price": 20.0}',
+                            },
+                            "images": {
+                                "type": "array",
+                                "maxItems": svc.max_images,
+                                "items": {"type": "string", "format": "binary"},
+                                "description": f"at most {svc.max_images} images of at most {svc.max_image_bytes} bytes",
+                            },
+                        },
+                    }
+                }
+            },
+        }
+    }
+
+
+_ERROR_EXAMPLE = {"error": "too_many_images", "detail": "…", "limit": "service.max_images", "value": 8}
+_OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the decision (also committed to the audit log)"},
+    400: {"description": "malformed multipart body or listing JSON"},
+    408: {"description": "the time budget ran out", "content": {"application/json": {"example": _ERROR_EXAMPLE}}},
+    413: {"description": "a size limit was crossed (request, listing, image count, image bytes, pixels)"},
+    415: {"description": "the body is not multipart/form-data"},
+    422: {"description": "the listing's fields or an image are invalid"},
+    503: {"description": "queue full, models loading, or audit log unavailable; see Retry-After"},
+}
+
+
+# -- running it ------------------------------------------------------------------------------------
+
+_ENV = "DETECTOR_SERVE_SETTINGS"
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    audit_path: str | Path = DEFAULT_AUDIT_DB,
+    catalog: str | Path | None = None,
+    config_path: str | Path | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run the service with uvicorn until interrupted (``detector serve``). Bad settings raise before binding."""
+    import sys
+
+    import uvicorn
+
+    from detector.errors import ConfigError
+
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be in 0..65535, got {port}")
+    config = Config.from_file(config_path) if config_path else Config()
+    AuditLog(audit_path).close()  # an unwritable path fails here, not on the first decision
+    svc = config.service
+    print(
+        f"detector serve: http://{host}:{port} ({workers} worker process(es)); audit log {audit_path}; "
+        f"limits: {svc.max_images} images, {svc.max_image_bytes} B/image, {svc.max_request_bytes} B/request, "
+        f"{svc.time_budget_s:g} s budget, {svc.max_in_flight} in flight + {svc.max_waiting} waiting",
+        file=sys.stderr,
+    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        # h11 keeps reading (and discarding) a body the app refused early, so the client receives its 413.
+        "http": "h11",
+        # A backstop against connection floods; the admission queue answers well before this is reached.
+        "limit_concurrency": 2 * (svc.max_in_flight + svc.max_waiting) + 32,
+        "timeout_keep_alive": 5,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(config=config, audit_path=audit_path, catalog=catalog), **options)
+        return
+    os.environ[_ENV] = json.dumps(
+        {
+            "audit_path": str(audit_path),
+            "catalog": None if catalog is None else str(catalog),
+            "config_path": None if config_path is None else str(config_path),
+        }
+    )
+    uvicorn.run("detector.service:app_from_env", factory=True, workers=workers, **options)
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``--workers N`` (uvicorn imports it in each worker process)."""
+    settings = json.loads(os.environ[_ENV])
+    config = Config.from_file(settings["config_path"]) if settings["config_path"] else Config()
+    return create_app(config=config, audit_path=settings["audit_path"], catalog=settings["catalog"])
