@@ -105,30 +105,18 @@ def easyocr_own_time(shots: list[tuple[str, bytes]], repeats: int, threads: int 
     import os
     import warnings
 
-    import easyocr
     import numpy as np
     import torch
 
     from detector.config import OcrConfig
     from detector.io import load_image
     from detector.ocr import create_ocr
-    from detector.ocr.easyocr import DETECTOR_MODEL, RECOGNITION_MODEL, weights_directory
+    from detector.ocr.easyocr import _build_reader, weights_directory
 
     threads = threads or (os.cpu_count() or 1)
     torch.set_num_threads(threads)
-    weights = weights_directory()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        reader = easyocr.Reader(
-            ["en"],
-            gpu=False,
-            model_storage_directory=weights,
-            user_network_directory=weights,
-            detect_network=DETECTOR_MODEL,
-            recog_network=RECOGNITION_MODEL,
-            download_enabled=False,
-            verbose=False,
-        )
+    # The same reader the adapter builds, called directly: EasyOCR's own time, without the adapter.
+    reader = _build_reader(weights_directory(), threads)
     adapter = create_ocr(OcrConfig(threads=threads))
     adapter.load()  # type: ignore[attr-defined]
     raw: list[float] = []

@@ -182,7 +182,7 @@ def _build_reader(weights_dir: str, threads: int) -> Any:
 
     with _quiet():
         return easyocr.Reader(
-        ["en"],
+            ["en"],
             gpu=False,
             model_storage_directory=weights_dir,
             user_network_directory=weights_dir,
