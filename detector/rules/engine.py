@@ -71,7 +71,10 @@ class Rules:
         if thresholds is not None:
             cfg = dataclasses.replace(cfg, thresholds=thresholds)
         self.config = cfg
-        self.lexicon = Lexicon.build(_brands(catalog))
+        brands = _brands(catalog)
+        # Kept so callers (the upload hook's versions) can name the catalog without loading it again.
+        self.catalog = brands if callable(getattr(brands, "content_hash", None)) else None
+        self.lexicon = Lexicon.build(brands)
         if words is None:
             word_list = load_word_list(cfg.dictionary.path)
         elif isinstance(words, WordList):
