@@ -11,8 +11,9 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_FLAGGED = 1
@@ -47,8 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     scan.set_defaults(func=cmd_scan)
 
-    check = sub.add_parser("check-text", help="run the text rules on a string; findings as JSON on stdout")
-    check.add_argument("text", metavar="TEXT", nargs="+", help="text to check (several arguments are checked one by one)")
+    check = sub.add_parser("check-text", help="run the text rules on strings; one JSON line per string on stdout")
+    check.add_argument(
+        "text", metavar="TEXT", nargs="+",
+        help="text to check (several arguments are checked one by one); '-' reads one string per line from stdin",
+    )
     check.add_argument("--catalog", metavar="DIR", help="brand catalog directory (default: the bundled demo catalog)")
     check.add_argument("--rules", metavar="FILE", help="rules YAML merged over the shipped defaults")
     check.set_defaults(func=cmd_check_text)
@@ -94,7 +98,7 @@ def _add_audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_audit_override)
 
 
-def _add_catalog_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def _add_catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     catalog = sub.add_parser("catalog", help="create, enrol, list and check brand catalogs")
     csub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="ACTION")
     p = csub.add_parser("init", help="create an empty catalog directory")
@@ -220,12 +224,29 @@ def cmd_check_text(args: argparse.Namespace) -> int:
 
     rules = Rules(args.catalog, args.rules)
     flagged = False
-    for text in args.text:
-        findings = rules.check_text(text)
-        flagged = flagged or any(f.flagged for f in findings)
-        out = {"text": text, "findings": [f.to_dict() for f in findings]}
-        print(json.dumps(out, ensure_ascii=False))
+    for batch in _text_batches(args.text, sys.stdin):
+        # Batches share one vectorised distance computation (BENCHMARKS.md, "Rules layer").
+        lines = []
+        for text, findings in zip(batch, rules.check_texts(batch)):
+            flagged = flagged or any(f.flagged for f in findings)
+            lines.append(json.dumps({"text": text, "findings": [f.to_dict() for f in findings]}, ensure_ascii=False))
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
     return EXIT_FLAGGED if flagged else EXIT_OK
+
+
+def _text_batches(texts: list[str], stdin: Any, size: int = 256) -> Iterator[list[str]]:
+    """The strings to check, in order, in batches of ``size``; a '-' stands for the lines of ``stdin``."""
+    batch: list[str] = []
+    for text in texts:
+        lines = (ln.rstrip("\r\n") for ln in stdin) if text == "-" else (text,)
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def cmd_catalog_init(args: argparse.Namespace) -> int:

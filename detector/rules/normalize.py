@@ -51,6 +51,8 @@ def fold(text: str) -> str:
 
 def strip_accents(text: str) -> str:
     """Drop combining marks ("Hermès" → "Hermes", "Škoda" → "Skoda")."""
+    if text.isascii():  # most words; NFKD of ASCII is itself (this is the dictionary's start-up path)
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

@@ -256,3 +256,21 @@ def test_setup_error_mid_scan_leaves_the_previous_output_whole(fake_stages, fold
     assert target.read_text() == "previous scan\n"
     partial = target.with_name(target.name + ".partial")
     assert [Path(json.loads(line)["path"]).name for line in partial.read_text().splitlines()] == ["a.jpg"]
+
+
+def test_check_text_reads_stdin_lines_in_order_among_arguments(capsys, monkeypatch):
+    # More lines than one batch, so the batching cannot reorder or drop strings.
+    lines = ["hike", "Adibas", ""] * 100
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    code = main(["check-text", "Guci", "-", "made in Italy"])
+    out = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert [o["text"] for o in out] == ["Guci", *lines, "made in Italy"]
+    assert code == EXIT_FLAGGED
+    by_text = {o["text"]: [(f["brand"], f["relation"]) for f in o["findings"]] for o in out}
+    assert by_text["Adibas"] == [("Adidas", "lookalike")] and by_text["hike"] == [] and by_text[""] == []
+
+
+def test_check_text_exits_0_when_nothing_is_flagged(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("running shoes for men\n100% cotton\n"))
+    assert main(["check-text", "-"]) == EXIT_OK
+    assert len(capsys.readouterr().out.splitlines()) == 2
