@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--output", "-o", metavar="FILE", help="write to FILE (replaced atomically) instead of stdout")
     scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, logos, thresholds)")
     scan.add_argument(
-        "--logos", choices=["none", "cnn"], help="logo stage (default: from the config, 'none'; see README Limits)"
+        "--logos", choices=["none", "shape", "cnn", "shape+cnn"],
+        help="logo stage (default: from the config, 'shape'; see README Limits)"
     )
     scan.add_argument(
         "--evidence", metavar="DIR", help="write an annotated copy of every flagged image to DIR (<name>-<hash>.evidence.jpg)"

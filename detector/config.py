@@ -51,16 +51,23 @@ class OcrConfig:
     reread_below: float = 0.7
 
 
+# Logo stages: "shape" compares ink silhouettes with the catalog marks (fast, no index, finds clear flat
+# prints); "cnn" embeds windows with a frozen ImageNet CNN against a FAISS index; "shape+cnn" runs both.
+LOGO_BACKENDS = ("none", "shape", "cnn", "shape+cnn")
+
+
 @dataclass(frozen=True)
 class LogosConfig:
-    """Whether and how to look for logos.
+    """Whether and how to look for logos (BENCHMARKS.md, "Logo matching", has the measurements).
 
-    Off by default: the frozen-CNN matcher reaches 28.5 % top-1 at ~5 % false positives on
-    real logo photos (BENCHMARKS.md, "Logo matching"), and its false sightings would feed the
-    rules' logo/text mismatch checks. Turn it on (``backend: cnn``) to try it on your catalog.
+    Default ``shape``: its threshold is set so that about 1 % of logo-free photos report a brand, and it
+    finds large, clear, flat prints (a swoosh on a T-shirt) but few logos in general photos. ``cnn``
+    finds more logos in real-world photos but reports a brand on ~5 % of logo-free ones and builds an
+    index of the catalog on first use (minutes); its false sightings feed the rules' logo/text
+    mismatch check, so it stays opt-in.
     """
 
-    backend: str = "none"
+    backend: str = "shape"
     embedder: str = "mobilenet_v2-imagenet.v1"
 
 
@@ -185,8 +192,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"ocr.reread_below must be in [0, 1] (0 turns second readings off), got {ocr.reread_below}")
     if ocr.threads < 0:
         raise ConfigError(f"ocr.threads must be 0 (all cores) or positive, got {ocr.threads}")
-    if cfg.logos.backend not in ("none", "cnn"):
-        raise ConfigError(f"logos.backend must be 'none' or 'cnn', got {cfg.logos.backend!r}")
+    if cfg.logos.backend not in LOGO_BACKENDS:
+        raise ConfigError(f"logos.backend must be one of {', '.join(LOGO_BACKENDS)}; got {cfg.logos.backend!r}")
     if not 0.0 <= th.review <= th.block <= 1.0:
         raise ConfigError(
             f"thresholds must satisfy 0 <= review <= block <= 1, got review={th.review}, block={th.block}"

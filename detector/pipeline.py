@@ -20,7 +20,7 @@ from pathlib import Path
 from detector.config import Config
 from detector.errors import DetectorError, ModelError
 from detector.io import ImageSource, LoadedImage, load_image
-from detector.stages import LogoStage, NoLogos, OcrBackend, RulesStage
+from detector.stages import AnyLogos, LogoStage, NoLogos, OcrBackend, RulesStage
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,7 @@ class Detector:
             ocr = create_ocr(self.config.ocr)
         self.ocr: OcrBackend = ocr
         if logos is None:
-            logos = NoLogos()
-            if self.config.logos.backend == "cnn":
-                from detector.catalog import load_catalog
-                from detector.logos import LogoMatcher
-
-                logos = LogoMatcher.default(load_catalog(catalog), embedder=self.config.logos.embedder)
+            logos = _logo_stage(self.config.logos.backend, catalog, self.config.logos.embedder)
         self.logos: LogoStage = logos
         if rules is None:
             from detector.rules import Rules
@@ -149,6 +144,26 @@ def _rescale_box(box: Box | None, scale: float) -> Box | None:
 
 def _rescale_text(span: TextSpan, scale: float) -> TextSpan:
     return dataclasses.replace(span, box=_rescale_box(span.box, scale)) if scale != 1.0 else span
+
+
+def _logo_stage(backend: str, catalog: str | Path | None, embedder: str) -> LogoStage:
+    """The logo stage(s) named by ``logos.backend``: none, shape, cnn or shape+cnn."""
+    if backend == "none":
+        return NoLogos()
+    from detector.catalog import load_catalog
+
+    cat = load_catalog(catalog)
+    stages: list[LogoStage] = []
+    for part in backend.split("+"):
+        if part == "shape":
+            from detector.shapes import ShapeMatcher
+
+            stages.append(ShapeMatcher.default(cat))
+        elif part == "cnn":
+            from detector.logos import LogoMatcher
+
+            stages.append(LogoMatcher.default(cat, embedder=embedder))
+    return stages[0] if len(stages) == 1 else AnyLogos(stages)
 
 
 def _rescale_logo(match: LogoMatch, scale: float) -> LogoMatch:

@@ -282,3 +282,18 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is absent: the research and CC0 development data are not on this machine")
     return path
+
+
+def perspective(mark: Image.Image, tilt: float) -> Image.Image:
+    """``mark`` warped as if the cloth were turned away by ``tilt`` (fraction of its height the far edge shrinks)."""
+    w, h = mark.size
+    d = tilt * h / 2
+    # PIL's PERSPECTIVE maps output to input coordinates; solve its coefficients from four corner pairs.
+    src = [(0, 0), (w, 0), (w, h), (0, h)]
+    dst = [(0, 0), (w, d), (w, h - d), (0, h)]
+    a = []
+    for (x, y), (u, v) in zip(dst, src):
+        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    coeffs = np.linalg.solve(np.array(a, float), np.array([c for p in src for c in p], float))
+    return mark.transform((w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BICUBIC)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import perspective
 from PIL import Image, ImageFilter
 
 from detector.types import Box
@@ -35,21 +35,6 @@ if not ICONS.is_dir():
     pytest.skip(f"shared data not found at {SHARED} (expected ../shared beside the repo root)", allow_module_level=True)
 
 
-def _perspective(mark: Image.Image, tilt: float) -> Image.Image:
-    """Warp the mark as if the cloth were turned away by ``tilt`` (fraction of width the far edge shrinks)."""
-    w, h = mark.size
-    d = tilt * h / 2
-    # PIL's PERSPECTIVE maps output to input coefficients; solve them from four corner pairs.
-    src = [(0, 0), (w, 0), (w, h), (0, h)]
-    dst = [(0, 0), (w, d), (w, h - d), (0, h)]
-    a = []
-    for (x, y), (u, v) in zip(dst, src):
-        a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-    coeffs = np.linalg.solve(np.array(a, float), np.array([c for p in src for c in p], float))
-    return mark.transform((w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BICUBIC)
-
-
 @pytest.fixture(scope="module")
 def matcher(tmp_path_factory: pytest.TempPathFactory):
     from detector.catalog import Brand, Catalog
@@ -70,7 +55,7 @@ def _pasted(photo: Image.Image) -> tuple[Image.Image, Box]:
     mark = Image.open(ICONS / "mcdonalds.png").convert("RGBA")
     side = int(0.3 * min(photo.size))
     mark.thumbnail((side, side))
-    mark = _perspective(mark, 0.25).filter(ImageFilter.GaussianBlur(1.2))
+    mark = perspective(mark, 0.25).filter(ImageFilter.GaussianBlur(1.2))
     x, y = int(0.4 * photo.width), int(0.3 * photo.height)
     pasted = photo.copy()
     pasted.paste(mark, (x, y), mark)

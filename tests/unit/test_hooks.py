@@ -24,7 +24,7 @@ from detector.hooks import (
     on_listing_upload,
 )
 from detector.pipeline import Detector
-from detector.stages import NoRules
+from detector.stages import NoLogos, NoRules
 from detector.types import (
     Box,
     BrandSighting,
@@ -184,14 +184,14 @@ def test_versions_name_package_stages_and_catalog(detector: Detector) -> None:
     assert result.versions == {
         "detector": __version__,
         "ocr": "fake-ocr",
-        "logos": "none",
+        "logos": "logos.shape.v1",  # the default logo stage
         "rules": "listing-rules.test",
         "catalog": "c" * 64,
     }
 
 
 def test_no_catalog_version_when_no_stage_reads_one() -> None:
-    det = Detector(ocr=colour_ocr(), rules=NoRules())  # logos and rules are the pass-through stand-ins
+    det = Detector(ocr=colour_ocr(), logos=NoLogos(), rules=NoRules())  # the pass-through stand-ins
     assert "catalog" not in check(det, [jpeg(RED)]).versions
 
 
