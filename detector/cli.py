@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--output", "-o", metavar="FILE", help="write to FILE (replaced atomically) instead of stdout")
     scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, logos, thresholds)")
     scan.add_argument(
-        "--logos", choices=["none", "shape", "cnn", "shape+cnn"],
-        help="logo stage (default: from the config, 'shape'; see README Limits)"
+        "--logos", metavar="STAGES", type=_logo_backend,
+        help="logo stages: none, or keypoints, shape, cnn joined by '+' "
+        "(default: from the config, 'keypoints+shape'; see README Limits)",
     )
     scan.add_argument(
         "--evidence", metavar="DIR", help="write an annotated copy of every flagged image to DIR (<name>-<hash>.evidence.jpg)"
@@ -216,6 +217,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(summary.line(), file=sys.stderr)
     return EXIT_FLAGGED if summary.flagged else EXIT_OK
+
+
+def _logo_backend(value: str) -> str:
+    from detector.config import logo_backend_error
+
+    why = logo_backend_error(value)
+    if why is not None:
+        raise argparse.ArgumentTypeError(why.replace("logos.backend", "--logos"))
+    return value
 
 
 def cmd_check_text(args: argparse.Namespace) -> int:

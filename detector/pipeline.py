@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from detector.config import Config
-from detector.errors import DetectorError, ModelError
+from detector.config import Config, LogosConfig
+from detector.errors import ConfigError, DetectorError, ModelError
 from detector.io import ImageSource, LoadedImage, load_image
 from detector.stages import AnyLogos, LogoStage, NoLogos, OcrBackend, RulesStage
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
@@ -49,7 +49,7 @@ class Detector:
             ocr = create_ocr(self.config.ocr)
         self.ocr: OcrBackend = ocr
         if logos is None:
-            logos = _logo_stage(self.config.logos.backend, catalog, self.config.logos.embedder)
+            logos = _logo_stage(self.config.logos, catalog)
         self.logos: LogoStage = logos
         if rules is None:
             from detector.rules import Rules
@@ -92,7 +92,7 @@ class Detector:
             raise
         except DetectorError as exc:
             return ImageReport.failed(label, str(exc), timings_ms=timings)
-        except Exception as exc:  # noqa: BLE001 - one pathological image must not end a scan of thousands
+        except Exception as exc:
             log.exception("internal error while analysing %s", label)
             return ImageReport.failed(label, f"internal error: {type(exc).__name__}: {exc}", timings_ms=timings)
 
@@ -146,23 +146,29 @@ def _rescale_text(span: TextSpan, scale: float) -> TextSpan:
     return dataclasses.replace(span, box=_rescale_box(span.box, scale)) if scale != 1.0 else span
 
 
-def _logo_stage(backend: str, catalog: str | Path | None, embedder: str) -> LogoStage:
-    """The logo stage(s) named by ``logos.backend``: none, shape, cnn or shape+cnn."""
-    if backend == "none":
+def _logo_stage(cfg: LogosConfig, catalog: str | Path | None) -> LogoStage:
+    """The logo stage(s) named by ``cfg.backend``: none, or stages joined by "+" (config.LOGO_STAGES)."""
+    if cfg.backend == "none":
         return NoLogos()
     from detector.catalog import load_catalog
 
     cat = load_catalog(catalog)
     stages: list[LogoStage] = []
-    for part in backend.split("+"):
-        if part == "shape":
+    for part in cfg.backend.split("+"):
+        if part == "keypoints":
+            from detector.keypoints import KeypointLogos
+
+            stages.append(KeypointLogos.from_catalog(cat, min_inliers=cfg.keypoints_min_inliers))
+        elif part == "shape":
             from detector.shapes import ShapeMatcher
 
-            stages.append(ShapeMatcher.default(cat))
+            stages.append(ShapeMatcher.from_catalog(cat, threshold=cfg.shape_threshold))
         elif part == "cnn":
             from detector.logos import LogoMatcher
 
-            stages.append(LogoMatcher.default(cat, embedder=embedder))
+            stages.append(LogoMatcher.default(cat, embedder=cfg.embedder))
+        else:
+            raise ConfigError(f"unknown logo stage {part!r} in logos.backend {cfg.backend!r}")
     return stages[0] if len(stages) == 1 else AnyLogos(stages)
 
 
@@ -170,4 +176,4 @@ def _rescale_logo(match: LogoMatch, scale: float) -> LogoMatch:
     return dataclasses.replace(match, box=match.box.scale(scale)) if scale != 1.0 else match
 
 
-__all__ = ["Detector", "Decision"]
+__all__ = ["Decision", "Detector"]

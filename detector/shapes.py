@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 STAGE_VERSION = "v1"
 # The lowest score at which ≤ 1 % of the validation-half logo-free clothing photos of the protocol report
-# a brand of the bundled catalog (`python benchmarks/shape_eval.py composites` prints the fit): stricter
+# a brand of the bundled catalog (`python benchmarks/logo_stages.py composites --stage shape` prints the fit): stricter
 # than the CNN's 5 %, because a false sighting feeds the rules' logo/text mismatch checks.
 DEFAULT_THRESHOLD = 0.87
 CELLS = 1024  # silhouettes are compared as grids of about this many cells …

@@ -1,4 +1,4 @@
-"""The default stack (real EasyOCR, shape logo stage, rules) on the demo photos: issue 4's end-to-end cases.
+"""The default stack (real EasyOCR, keypoint and shape logo stages, rules) on the demo photos: issue 4's end-to-end cases.
 
 Marked ``real``: ``pytest -m real``. examples/README.md describes each photo and what is expected.
 """
@@ -20,7 +20,7 @@ def detector():
     from detector import Detector
 
     det = Detector()
-    assert det.stages["logos"] == "logos.shape.v1"  # the default logo stage
+    assert det.stages["logos"] == "logos.keypoints.v1+logos.shape.v1"  # the default logo stages
     return det
 
 

@@ -88,6 +88,11 @@ BAD_DICTS = [
     ({"ocr": {"max_side": 32}}, "ocr.max_side must be at least 64"),
     ({"ocr": {"min_confidence": 1.5}}, "ocr.min_confidence must be in [0, 1]"),
     ({"ocr": {"threads": -1}}, "ocr.threads must be 0"),
+    ({"logos": {"backend": "bogus"}}, "logos.backend must be 'none' or one or more of keypoints, shape, cnn"),
+    ({"logos": {"backend": "shape+shape"}}, "got 'shape+shape'"),
+    ({"logos": {"backend": "none+shape"}}, "got 'none+shape'"),
+    ({"logos": {"keypoints_min_inliers": 2}}, "logos.keypoints_min_inliers must be at least 3"),
+    ({"logos": {"shape_threshold": 1.2}}, "logos.shape_threshold must be in [0, 1]"),
 ]
 
 
@@ -115,6 +120,11 @@ BAD_DICTS = [
         "ocr.max_side<64",
         "min_confidence>1",
         "threads<0",
+        "logos-unknown",
+        "logos-twice",
+        "logos-none-joined",
+        "min_inliers<3",
+        "shape_threshold>1",
     ],
 )
 def test_bad_config_dicts(data, fragment):
@@ -182,3 +192,19 @@ def test_binary_file_is_a_config_error(tmp_path):
 
 def test_config_error_is_a_detector_error():
     assert issubclass(ConfigError, DetectorError)
+
+
+@pytest.mark.parametrize("backend", ["none", "keypoints", "shape", "cnn", "keypoints+shape", "shape+keypoints+cnn"])
+def test_logo_backends_accepted(backend):
+    assert Config.from_dict({"logos": {"backend": backend}}).logos.backend == backend
+
+
+def test_default_logo_stages_are_keypoints_and_shape():
+    assert Config().logos.backend == "keypoints+shape"
+
+
+def test_logo_operating_points_match_the_stages_defaults():
+    from detector.keypoints import DEFAULT_MIN_INLIERS
+    from detector.shapes import DEFAULT_THRESHOLD
+
+    assert (Config().logos.keypoints_min_inliers, Config().logos.shape_threshold) == (DEFAULT_MIN_INLIERS, DEFAULT_THRESHOLD)

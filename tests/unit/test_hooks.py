@@ -93,7 +93,8 @@ class FakeCatalog:
 
 @pytest.fixture
 def detector() -> Detector:
-    return Detector(ocr=colour_ocr(), rules=ListingRules(catalog=FakeCatalog()))
+    # No logo stage: these tests are about the hook; the real stages have their own tests.
+    return Detector(ocr=colour_ocr(), logos=NoLogos(), rules=ListingRules(catalog=FakeCatalog()))
 
 
 def jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (48, 32)) -> bytes:
@@ -184,7 +185,7 @@ def test_versions_name_package_stages_and_catalog(detector: Detector) -> None:
     assert result.versions == {
         "detector": __version__,
         "ocr": "fake-ocr",
-        "logos": "logos.shape.v1",  # the default logo stage
+        "logos": "none",
         "rules": "listing-rules.test",
         "catalog": "c" * 64,
     }
@@ -207,7 +208,7 @@ def test_timings_cover_every_step(detector: Detector) -> None:
 def test_image_reports_keep_file_hash_size_and_original_coordinates() -> None:
     # max_side 100 makes the working image a quarter of the 400x200 original: the OCR's box is
     # in working pixels and must come back ×4, as ``Detector.scan_image`` does for a file.
-    det = Detector(ocr=colour_ocr(), config=Config(limits=Limits(max_side=100)))
+    det = Detector(ocr=colour_ocr(), logos=NoLogos(), config=Config(limits=Limits(max_side=100)))
     data = jpeg(RED, (400, 200))
     (report,) = check(det, [data]).images
     assert det.ocr.sizes == [(100, 50)]  # type: ignore[attr-defined]
@@ -231,7 +232,7 @@ def test_a_listing_object_is_accepted_and_revalidated(detector: Detector) -> Non
 
 
 def test_a_stage_failure_on_one_image_sends_the_listing_to_review() -> None:
-    det = Detector(ocr=colour_ocr(raise_on={2: RuntimeError("boom")}), rules=ListingRules())
+    det = Detector(ocr=colour_ocr(raise_on={2: RuntimeError("boom")}), logos=NoLogos(), rules=ListingRules())
     result = check(det, [jpeg(RED), jpeg(RED)])
     assert [r.ok for r in result.images] == [True, False]
     assert result.decision is Decision.REVIEW
@@ -303,7 +304,7 @@ def test_the_time_budget_stops_between_images() -> None:
             time.sleep(0.15)
             return super().read(image)
 
-    det = Detector(ocr=SlowOcr(), rules=ListingRules())
+    det = Detector(ocr=SlowOcr(), logos=NoLogos(), rules=ListingRules())
     with pytest.raises(TimeBudgetExceeded, match="0.2 s ran out after 2 of 5 images") as info:
         on_listing_upload({"listing_id": "L", "images": [jpeg(RED)] * 5}, detector=det, time_budget_s=0.2)
     assert info.value.budget_s == 0.2
@@ -319,7 +320,7 @@ def test_the_default_detector_is_built_once_per_process(monkeypatch: pytest.Monk
     class Counting(Detector):
         def __init__(self) -> None:
             time.sleep(0.05)  # widen the window in which a second thread could build another
-            super().__init__(ocr=colour_ocr(), rules=ListingRules())
+            super().__init__(ocr=colour_ocr(), logos=NoLogos(), rules=ListingRules())
             built.append(self)
 
     monkeypatch.setattr(hooks, "Detector", Counting)

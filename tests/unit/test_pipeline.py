@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from conftest import FakeLogos, FakeOcr, FakeRules
+from PIL import Image, ImageDraw
 
 from detector.config import Config, Limits, OcrConfig
 from detector.errors import ConfigError, CorruptModel, InvalidImage, MissingModel
@@ -160,3 +161,23 @@ def test_warm_up_loads_stages_that_have_a_load_method():
     ocr = LoadingOcr()
     _detector(ocr).warm_up()
     assert ocr.loaded == 1
+
+
+def test_logo_backend_builds_the_named_stages_from_the_catalog(tmp_path, monkeypatch):
+    from detector.catalog import add_brand, init_catalog
+    from detector.config import LogosConfig
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mark = tmp_path / "bolt.png"
+    im = Image.new("RGBA", (120, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(im).polygon([(66, 0), (24, 66), (54, 66), (36, 120), (96, 46), (66, 46), (90, 0)], fill=(0, 0, 0, 255))
+    im.save(mark)
+    init_catalog(tmp_path / "cat")
+    add_brand(tmp_path / "cat", "Bolt", marks=[str(mark)])
+    det = Detector(ocr=FakeOcr(), rules=NoRules(), catalog=str(tmp_path / "cat"),
+                   config=Config(logos=LogosConfig(backend="keypoints+shape", keypoints_min_inliers=9, shape_threshold=0.9)))
+    assert det.stages["logos"] == "logos.keypoints.v1+logos.shape.v1"
+    assert (det.logos.stages[0].min_inliers, det.logos.stages[1].threshold) == (9, 0.9)
+    assert [s.catalog.names for s in det.logos.stages] == [("Bolt",), ("Bolt",)]
+    none = Detector(ocr=FakeOcr(), rules=NoRules(), config=Config(logos=LogosConfig(backend="none")))
+    assert none.stages["logos"] == "none"

@@ -1,4 +1,4 @@
-"""Shape (silhouette) logo stage: the issue-3 protocol, fusion with the CNN, and printed composites.
+"""Logo stages on printed composites (shape, keypoints), and the shape stage on the issue-3 protocol.
 
 Modes:
 
@@ -8,15 +8,17 @@ Modes:
   test half. When ``logo_eval.py full`` has left its CNN candidates in ``out/logo_eval/``, it also fits
   an OR-fusion (a brand is reported when the CNN or the shape matcher clears its own threshold; both
   thresholds fitted together on the validation half) and reports it on the test half.
-* ``composites`` — what listing photos of counterfeit apparel look like: a random bundled-catalog mark
+* ``composites --stage shape|keypoints|keypoints+shape`` — what listing photos of counterfeit apparel look like: a random bundled-catalog mark
   printed onto a logo-free clothing photo (the *test-half* negatives of the protocol, so nothing the
   threshold was fitted on) with rotation, perspective, fabric shading, blur, noise and JPEG. Reports,
   at the shipped threshold and on the bundled catalog (131 brands with marks), the share of composites
   whose top match is the pasted brand, the share also located (IoU ≥ 0.5), and the share of the
   untouched photos that report any brand.
 
-    python benchmarks/shape_eval.py protocol
-    python benchmarks/shape_eval.py composites --per-photo 2
+    python benchmarks/logo_stages.py protocol
+    python benchmarks/logo_stages.py composites --stage keypoints+shape --per-photo 2
+
+(The keypoint stage's protocol figures come from ``benchmarks/logo_keypoints.py``.)
 
 Research-only FlickrLogos photos are read from ../shared and never copied.
 """
@@ -42,7 +44,7 @@ import logo_data as data
 from detector.shapes import ShapeMatcher, mark_mask
 from detector.types import Box
 
-OUT = Path(__file__).resolve().parents[1] / "out" / "shape_eval"
+OUT = Path(__file__).resolve().parents[1] / "out" / "logo_stages"
 CNN_CANDS = Path(__file__).resolve().parents[1] / "out" / "logo_eval"
 
 
@@ -210,24 +212,38 @@ def print_mark(photo: Image.Image, mask: np.ndarray, rng: random.Random) -> tupl
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
 
 
+def raw_scores(stage, image: Image.Image) -> dict[str, float]:
+    """Each brand's unthresholded evidence: the shape stage's correlation, the keypoint stage's inliers."""
+    return {c.brand: float(getattr(c, "score", getattr(c, "inliers", 0))) for c in stage.candidates(image)}
+
+
+def make_stages(names: str, catalog) -> dict:
+    from detector.keypoints import KeypointLogos
+
+    make = {"shape": ShapeMatcher.from_catalog, "keypoints": KeypointLogos.from_catalog}
+    return {n: make[n](catalog) for n in names.split("+")}
+
+
 def cmd_composites(args: argparse.Namespace) -> None:
     from detector.catalog import load_catalog
+    from detector.stages import AnyLogos
 
     catalog = load_catalog()
-    matcher = ShapeMatcher.from_catalog(catalog)
+    stages = make_stages(args.stage, catalog)
     marks = [(b.name, mark_mask(Image.open(catalog.mark_path(m)))) for b, m in catalog.iter_marks()]
     nv, nt = data.split(data.negatives(), 0)
-    # The shipped threshold: the lowest at which ≤ 1 % of the *validation-half* clothing photos report a
-    # brand of the whole bundled catalog (the protocol's 21 brands make far fewer false sightings).
-    val_best = sorted(
-        (max((c.score for c in matcher.candidates(fit_size(s.load())[0])), default=-1.0)
-         for s in nv if "/clothing/" in s.key),
-        reverse=True,
-    )
-    k = int(np.floor(0.01 * len(val_best)))
-    print(f"threshold for ≤ 1 % FP on {len(val_best)} validation-half clothing photos (bundled catalog): "
-          f"{val_best[k] + 0.005:.3f} (shipped: {matcher.threshold}); highest scores: "
-          + ", ".join(f"{v:.3f}" for v in val_best[:5]))
+    # The shipped thresholds: the lowest at which ≤ 1 % of the *validation-half* negatives (clothing photos,
+    # and FlickrLogos crops, which have signs and text) report a brand of the whole bundled catalog (the
+    # protocol's 21 brands make far fewer false sightings).
+    val = [fit_size(s.load())[0] for s in nv]
+    for name, stage in stages.items():
+        best = sorted((max(raw_scores(stage, im).values(), default=-1.0) for im in val), reverse=True)
+        k = int(np.floor(0.01 * len(best)))
+        shipped = getattr(stage, "threshold", getattr(stage, "min_inliers", None))
+        fitted = f"{best[k] + 0.005:.3f}" if name == "shape" else f"{int(best[k]) + 1} inliers"
+        print(f"{name}: threshold for ≤ 1 % FP on {len(best)} validation-half negatives (bundled catalog): "
+              f"{fitted} (shipped: {shipped}); highest: " + ", ".join(f"{v:.3g}" for v in best[:5]))
+    stage = next(iter(stages.values())) if len(stages) == 1 else AnyLogos(list(stages.values()))
     bases = [s for s in nt if "/clothing/" in s.key]
     rng = random.Random(args.seed)
     hits = located = n = bare_fp = 0
@@ -235,13 +251,13 @@ def cmd_composites(args: argparse.Namespace) -> None:
     for s in bases:
         photo, _ = fit_size(s.load())
         t0 = time.perf_counter()
-        bare = matcher.find(photo)
+        bare = stage.find(photo)
         times.append((time.perf_counter() - t0) * 1000)
         bare_fp += bool(bare)
         for _ in range(args.per_photo):
             brand, mask = rng.choice(marks)
             im, box = print_mark(photo, mask, rng)
-            found = matcher.find(im)
+            found = stage.find(im)
             n += 1
             if found and found[0].brand == brand:
                 hits += 1
@@ -253,12 +269,13 @@ def cmd_composites(args: argparse.Namespace) -> None:
             if args.save and n <= args.save:
                 OUT.mkdir(parents=True, exist_ok=True)
                 im.save(OUT / f"composite-{n:03d}-{brand.replace(' ', '_')}.jpg")
-    print(f"composites on {len(bases)} logo-free clothing photos (protocol test half), {n} prints, "
-          f"{len(marks)} marks of {len({b for b, _ in marks})} brands, threshold {matcher.threshold}:")
-    print("| prints found, right brand (top match) | located (IoU ≥ 0.5) | untouched photos reporting a brand | median ms |")
-    print("|---:|---:|---:|---:|")
-    print(f"| {hits / n:.1%} ({hits}/{n}) | {located / n:.1%} | {bare_fp / len(bases):.1%} ({bare_fp}/{len(bases)}) "
-          f"| {statistics.median(times):.0f} |")
+    print(f"\n{stage.name} on composites: {len(bases)} logo-free clothing photos (protocol test half), {n} prints, "
+          f"{len(marks)} marks of {len({b for b, _ in marks})} brands, shipped thresholds:")
+    print("| stage | prints found, right brand (top match) | located (IoU ≥ 0.5) | untouched photos reporting a brand "
+          "| median ms (p90) |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| {stage.name} | {hits / n:.1%} ({hits}/{n}) | {located / n:.1%} | {bare_fp / len(bases):.1%} "
+          f"({bare_fp}/{len(bases)}) | {statistics.median(times):.0f} ({np.percentile(times, 90):.0f}) |")
     print("most missed:", ", ".join(f"{b} {k}" for b, k in misses.most_common(12)))
     print("confusions (printed → reported):", ", ".join(f"{a}→{b} {k}" for (a, b), k in confusions.most_common(8)))
 
@@ -268,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("mode", choices=["protocol", "composites"])
     ap.add_argument("--per-photo", type=int, default=2, help="composites per base photo")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--save", type=int, default=0, help="save the first N composites to out/shape_eval/")
+    ap.add_argument("--save", type=int, default=0, help="save the first N composites to out/logo_stages/")
+    ap.add_argument("--stage", default="shape", help="composites: shape, keypoints or keypoints+shape")
     args = ap.parse_args(argv)
     if not data.FLICKR.is_dir():
         raise SystemExit(f"shared data not found at {data.SHARED} (expected ../shared beside the repo root)")

@@ -1,4 +1,4 @@
-"""The shape logo stage on real CC0 clothing photos: a printed mark is found where it was printed; bare photos are quiet.
+"""The shape and keypoint logo stages on real CC0 clothing photos: a printed mark is found where it was printed; bare photos are quiet.
 
 Uses the bundled demo catalog (131 brands with marks) and photos from ../shared/data.
 """
@@ -68,3 +68,24 @@ def test_printed_mark_is_found_at_the_print(matcher, photo: Path, slug: str, bra
     assert found[0].brand == brand and found[0].mark == f"marks/{slug}.png"
     assert found[0].box.iou(box) >= 0.5, f"match box {found[0].box} is not at the print {box}"
     assert matcher.find(bare) == [], "the bare photo must report no brand"
+
+
+@pytest.fixture(scope="module")
+def keypoint_stage():
+    from detector.keypoints import KeypointLogos
+
+    return KeypointLogos.default()
+
+
+@pytest.mark.parametrize(
+    ("photo", "slug", "brand", "ink"),
+    [(TSHIRT, "ferrari", "Ferrari", (25, 25, 30)), (JUMPER, "starbucks", "Starbucks", (235, 235, 225))],
+)
+def test_keypoints_find_a_detailed_printed_mark_at_the_print(keypoint_stage, photo: Path, slug: str, brand: str, ink) -> None:
+    # Detailed marks are the keypoint stage's; plain silhouettes (Puma's cat, the arches) are the shape stage's.
+    bare = _photo(photo)
+    printed, box = _printed(bare, slug, ink)
+    found = keypoint_stage.find(printed)
+    assert found and found[0].brand == brand and found[0].mark == f"marks/{slug}.png"
+    assert found[0].box.iou(box) >= 0.5, f"match box {found[0].box} is not at the print {box}"
+    assert keypoint_stage.find(bare) == [], "the bare photo must report no brand"
