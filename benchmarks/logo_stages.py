@@ -162,8 +162,50 @@ def cmd_protocol(args: argparse.Namespace) -> None:
         r, tc, ts = fusion(pv_s, nv, pt, nt, cnn, cands)
         print(f"| CNN ({shot}-shot) OR shape (zero-shot) | {shot}-shot | 5% | {tc:.3f} / {ts:.3f} | {r['top1']:.1%} "
               f"| {r['fp']:.1%} | {r['loc']:.1%} |")
+    shipped_rows(cands)
     print()
     print("\n".join(per_brand_lines))
+
+
+def shipped_rows(shape_cands: dict) -> None:
+    """keypoints, shape and both at the thresholds the product ships (no fitting), zero- and few-shot.
+
+    Keypoint matches come from ``logo_keypoints.py``'s cache (computed there if missing, ~10 min).
+    """
+    from logo_keypoints import load_splits, run_config
+
+    from detector.keypoints import DEFAULT_MIN_INLIERS, KeypointConfig
+    from detector.shapes import DEFAULT_THRESHOLD
+
+    splits, by_key = load_splits(0)
+    k1, ts = DEFAULT_MIN_INLIERS, DEFAULT_THRESHOLD
+    print(f"\nAt the shipped operating points (keypoints ≥ {k1} inliers, shape ≥ {ts}), test half:")
+    print("| stages | references | top-1 | wrong brand reported | FP (clothing / FlickrLogos crops) | IoU ≥ 0.5 |")
+    print("|---|---|---|---|---|---|")
+    for few in (False, True):
+        kp = run_config(KeypointConfig(), 640, few, splits)
+        kp_t = {k: c for k, c, *_ in kp["tpos"] + kp["tneg"]}
+        for label, use_kp, use_shape in (("keypoints", True, False), ("shape", False, True), ("keypoints+shape", True, True)):
+            if few and not use_kp:
+                continue  # the shape stage has no few-shot references
+
+            def decide(key: str, kp_t=kp_t, use_kp=use_kp, use_shape=use_shape) -> dict | None:
+                # The stage-level scores the product reports: inliers / (inliers + k1), and the correlation.
+                cands = [dict(c, s=c["score"] / (c["score"] + k1)) for c in kp_t[key] if use_kp and c["score"] >= k1]
+                cands += [dict(c, s=c["score"]) for c in shape_cands[key] if use_shape and c["score"] >= ts]
+                return max(cands, key=lambda c: c["s"]) if cands else None
+
+            pos = [(by_key[k], decide(k)) for k, *_ in kp["tpos"]]
+            neg = [(by_key[k], decide(k)) for k, *_ in kp["tneg"]]
+            ok = [(x, d) for x, d in pos if d and d["brand"] == x.brand]
+            wrong = sum(1 for x, d in pos if d and d["brand"] != x.brand)
+            loc = sum(any(Box(*d["box"]).iou(Box(*b)) >= 0.5 for b in x.boxes) for x, d in ok)
+            fp = [d is not None for _, d in neg]
+            fpc = [d is not None for x, d in neg if "/clothing/" in x.key]
+            fpf = [d is not None for x, d in neg if "/flickr/" in x.key]
+            print(f"| {label} | {'few-shot (3 photos/brand)' if few else 'zero-shot'} | {len(ok) / len(pos):.1%} | "
+                  f"{wrong / len(pos):.1%} | {np.mean(fp):.1%} ({np.mean(fpc):.1%} / {np.mean(fpf):.1%}) | "
+                  f"{loc / len(pos):.1%} |")
 
 
 # -- composites ----------------------------------------------------------------------------------
