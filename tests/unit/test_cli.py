@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FakeOcr
+from PIL import Image
 
 from detector.cli import EXIT_FLAGGED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
 from detector.types import Box, TextSpan
@@ -274,3 +275,30 @@ def test_check_text_exits_0_when_nothing_is_flagged(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("running shoes for men\n100% cotton\n"))
     assert main(["check-text", "-"]) == EXIT_OK
     assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_a_brand_added_with_catalog_add_is_found_by_the_next_scan(tmp_path, capsys, monkeypatch):
+    # Real keypoint and shape stages, no OCR: enrolling a brand is all it takes, nothing is rebuilt by hand.
+    from PIL import ImageDraw, ImageFont
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    font = ImageFont.load_default(size=90)
+    mark = Image.new("RGBA", (520, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(mark).text((10, 5), "ZORBIX", font=font, fill=(20, 20, 20, 255))
+    mark.save(tmp_path / "zorbix.png")
+    photo = Image.new("RGB", (640, 480), (205, 195, 170))
+    photo.paste(mark, (60, 180), mark)
+    photo.save(tmp_path / "listing.jpg", quality=90)
+    (tmp_path / "config.yaml").write_text("ocr:\n  backend: none\n", encoding="utf-8")
+    cat = str(tmp_path / "cat")
+    assert main(["catalog", "init", cat]) == EXIT_OK
+    scan_args = ["scan", "--no-progress", "--catalog", cat, "--config", str(tmp_path / "config.yaml"),
+                 str(tmp_path / "listing.jpg")]
+    capsys.readouterr()
+    main(scan_args)
+    assert json.loads(capsys.readouterr().out)["logos"] == []
+    assert main(["catalog", "add", cat, "Zorbix", "--mark", str(tmp_path / "zorbix.png")]) == EXIT_OK
+    capsys.readouterr()
+    main(scan_args)
+    record = json.loads(capsys.readouterr().out)
+    assert [m["brand"] for m in record["logos"]][:1] == ["Zorbix"]
