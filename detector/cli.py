@@ -121,7 +121,7 @@ def _add_catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("dir", metavar="DIR", nargs="?")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_catalog_list)
-    p = csub.add_parser("index", help="build (or bring up to date) the logo index of a catalog")
+    p = csub.add_parser("index", help="build (or bring up to date) the CNN logo index of a catalog (the default stages need none)")
     p.add_argument("dir", metavar="DIR", nargs="?")
     p.add_argument("--embedder", default="mobilenet_v2-imagenet.v1", help="embedder name (default: %(default)s)")
     p.set_defaults(func=cmd_catalog_index)
