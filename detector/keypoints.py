@@ -453,6 +453,11 @@ class KeypointLogos:
             catalog = load_catalog()
         return cls.from_catalog(catalog)
 
+    def load(self) -> None:
+        """Build the descriptor search index now rather than on the first photo (~1 s for the bundled catalog)."""
+        if self.matcher.n_descriptors:
+            self.matcher._search(np.zeros((1, 128), np.float32), 1)
+
     def candidates(self, image: Image.Image) -> list[KeypointMatch]:
         """Every brand with a plausible geometric match, most inliers first, no threshold applied."""
         if not self.matcher.n_descriptors:

@@ -89,6 +89,13 @@ class AnyLogos:
         self.stages = tuple(stages)
         self.name = "+".join(s.name for s in self.stages)
 
+    def load(self) -> None:
+        """Let each stage load what it loads lazily (``Detector.warm_up``)."""
+        for stage in self.stages:
+            load = getattr(stage, "load", None)
+            if callable(load):
+                load()
+
     def find(self, image: "Image.Image") -> list[LogoMatch]:
         best: dict[str, LogoMatch] = {}
         for stage in self.stages:

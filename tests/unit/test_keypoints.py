@@ -184,3 +184,13 @@ def test_enrolling_a_brand_describes_only_its_marks(tmp_path: Path, monkeypatch:
     assert described == ["Quaffle"]
     photo, _ = _printed(_wordmark("QUAFFLE"))
     assert stage.find(photo)[0].brand == "Quaffle"
+
+
+def test_warm_up_builds_the_search_index_before_the_first_photo() -> None:
+    from detector.stages import AnyLogos
+
+    stage = KeypointLogos([("Zorbix", "z", _wordmark())])
+    assert stage.matcher._index is None
+    AnyLogos([stage]).load()
+    assert stage.matcher._index is not None
+    KeypointLogos().load()  # no references: nothing to build, no error
