@@ -15,6 +15,7 @@ Single letters are its known weakness: an isolated "G" resembles a mark that is 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ from detector.types import Box, LogoMatch
 
 if TYPE_CHECKING:
     from detector.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 STAGE_VERSION = "v1"
 # The lowest score at which ≤ 1 % of the validation-half logo-free clothing photos of the protocol report
@@ -201,6 +204,28 @@ def mark_mask(image: Image.Image) -> np.ndarray:
     return ~ink if border.mean() > 0.5 else ink
 
 
+def is_flat(image: Image.Image) -> bool:
+    """Whether a mark is a flat print (transparent background, or two tones) rather than a photo.
+
+    A product photo enrolled as a mark (for the keypoint stage) has no silhouette: binarised, it is an
+    arbitrary blob that would match arbitrary blobs. Two tones: ≥ 90 % of the pixels lie within 40 grey
+    levels of the mean of their Otsu class.
+    """
+    import cv2
+
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        alpha = np.asarray(image.convert("RGBA"))[:, :, 3]
+        if alpha.min() < 128 <= alpha.max():
+            return True
+    grey = np.asarray(image.convert("L"))
+    t, _ = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    low, high = grey[grey <= t], grey[grey > t]
+    if not len(low) or not len(high):
+        return False
+    near = (np.abs(low.astype(float) - low.mean()) <= 40).sum() + (np.abs(high.astype(float) - high.mean()) <= 40).sum()
+    return near >= 0.9 * grey.size
+
+
 def _ink_box(mask: np.ndarray) -> tuple[np.ndarray | None, float]:
     """``mask`` cropped to its ink (float32), and the ink box's width / height."""
     ys, xs = np.nonzero(mask)
@@ -236,18 +261,20 @@ def silhouette_vector(crop: np.ndarray, bucket: int) -> np.ndarray | None:
 
 
 def _build_references(marks: Iterable[tuple[str, str, Image.Image]]) -> _References:
-    import cv2
-
     by_bucket: dict[int, list[tuple[int, np.ndarray]]] = {}
     aspects, brands, names = [], [], []
     for brand, name, image in marks:
+        if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema()[1] < 128:
+            raise CatalogError(f"brand {brand!r}: mark {name!r} has no visible ink to compare with")
+        if not is_flat(image):
+            log.info("shape stage: brand %r mark %r is a photo, not a flat mark; left to the other stages", brand, name)
+            continue
         mask = mark_mask(image)
         if mask.sum() < 12:
             raise CatalogError(f"brand {brand!r}: mark {name!r} has no visible ink to compare with")
         # Pad before rotating so corners are not cut off.
         pad = max(mask.shape) // 4
         padded = np.pad(mask.astype(np.uint8) * 255, pad)
-        h, w = padded.shape
         for view in _views(padded):
             crop, aspect = _ink_box(view)
             b = _bucket(aspect)

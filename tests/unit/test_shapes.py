@@ -169,3 +169,15 @@ def test_any_logos_keeps_each_brand_once_at_its_best_score() -> None:
     ]
     with pytest.raises(ValueError):
         AnyLogos([])
+
+
+def test_a_photo_enrolled_as_a_mark_is_left_to_the_other_stages() -> None:
+    # A product photo has no silhouette; a flat logo saved as an opaque JPEG-like image still has one.
+    rng = np.random.default_rng(3)
+    tones = np.linspace(0, 255, 200)[None, :, None] + rng.normal(0, 20, (150, 200, 3))
+    photo = Image.fromarray(np.clip(tones, 0, 255).astype(np.uint8))  # a photo's full tonal range
+    flat = Image.alpha_composite(Image.new("RGBA", (200, 200), "white"), _bolt()).convert("RGB")
+    matcher = ShapeMatcher([("Photo", "photos/p.jpg", photo), ("Bolt", "marks/bolt.jpg", flat)])
+    assert set(matcher.refs.brands) == {"Bolt"}
+    printed, _ = _print(_fabric(), _bolt(), (230, 90), 150, 0.0)
+    assert [m.brand for m in matcher.find(printed)] == ["Bolt"]
