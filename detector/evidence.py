@@ -7,7 +7,7 @@ what it matched and how sure, and a footer lists the decision and the flags.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from detector.types import ImageReport
 
@@ -42,7 +42,9 @@ def annotate(image: "Image.Image", report: ImageReport) -> "Image.Image":
         _box(draw, t.box.to_list(), label, _SUSPECT if suspect else _TEXT, width, font)
 
     lines = [f"{(report.decision.value if report.decision else 'error').upper()}  risk {report.risk or 0:.2f}"]
-    lines += [f"[{f.severity.value}] {f.rule}: {f.message}" for f in report.flags[:6]]
+    for f in report.flags[:6]:
+        # A flag's message is the evidence a reviewer reads out: wrapped to the photo's width, never cut.
+        lines += _wrap(f"[{f.severity.value}] {f.rule}: {f.message}", font, canvas.width - 12)
     line_h = font.size + 6 if hasattr(font, "size") else 20
     footer = Image.new("RGB", (canvas.width, line_h * len(lines) + 8), (255, 255, 255))
     fd = ImageDraw.Draw(footer)
@@ -53,6 +55,20 @@ def annotate(image: "Image.Image", report: ImageReport) -> "Image.Image":
     out.paste(canvas, (0, 0))
     out.paste(footer, (0, canvas.height))
     return out
+
+
+def _wrap(text: str, font: Any, width: float) -> list[str]:
+    """``text`` split at spaces into lines no wider than ``width`` pixels (a longer word gets its own line)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if current and font.getlength(candidate) > width:
+            lines.append(current)
+            current = "  " + word  # continuation lines are indented
+        else:
+            current = candidate
+    return [*lines, current]
 
 
 def write_evidence(source: str | Path, report: ImageReport, out_dir: str | Path) -> Path | None:

@@ -40,3 +40,17 @@ def test_write_evidence_names_files_by_stem_and_hash(tmp_path):
     assert target is not None and target.name == "photo-abababab.evidence.jpg"
     assert Image.open(target).width == 200
     assert write_evidence(src, ImageReport.failed(str(src), "bad"), tmp_path / "ev") is None
+
+
+def test_long_flag_messages_wrap_inside_the_image_width():
+    from detector.evidence import _font, _wrap
+
+    message = "Nike logo with the name of another brand, Puma ('PUMA', on or beside it); no Puma logo in the photo"
+    font = _font(16)
+    lines = _wrap(f"[block] logo_text_mismatch: {message}", font, 300)
+    assert len(lines) > 1 and all(font.getlength(line) <= 300 for line in lines)
+    assert " ".join(line.strip() for line in lines) == f"[block] logo_text_mismatch: {message}"
+    short = _report()
+    long = ImageReport(**{**short.__dict__, "flags": (Flag("logo_text_mismatch", Severity.BLOCK, message, brand="Nike"),)})
+    img = Image.new("RGB", (320, 160), (255, 255, 255))
+    assert annotate(img, long).height > annotate(img, short).height  # the footer grew instead of cutting the text
