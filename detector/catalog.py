@@ -13,6 +13,7 @@ and rewrite ``catalog.yaml`` atomically.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -22,9 +23,12 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detector.errors import CatalogError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 CATALOG_FILE = "catalog.yaml"
 MARKS_DIR = "marks"
@@ -134,6 +138,19 @@ class Catalog:
         if not any(mark in b.marks for b in self.brands):
             raise CatalogError(f"mark {mark!r} is not a mark of any brand in the catalog at {self.root}")
         return self.root / mark
+
+    def mark_image(self, brand: Brand, mark: str) -> tuple[bytes, Image.Image]:
+        """The file bytes and the decoded image of ``brand``'s ``mark``; ``CatalogError`` naming both if unreadable."""
+        from PIL import Image
+
+        path = self.root / mark
+        try:
+            data = path.read_bytes()
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                return data, im.copy()
+        except OSError as exc:  # PIL's UnidentifiedImageError is an OSError too
+            raise CatalogError(f"brand {brand.name!r}: cannot read mark {mark!r} ({path}): {exc}") from exc
 
     def content_hash(self) -> str:
         """sha256 over the normalised catalog content and the bytes of every mark, in catalog order.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import os
@@ -418,11 +417,7 @@ class KeypointLogos:
         settings = json.dumps([STAGE_VERSION, cv2.__version__, dataclasses.asdict(stage.matcher.cfg)], sort_keys=True)
         base = (Path(cache_dir) if cache_dir is not None else _user_cache()) / "keypoints"
         for brand, mark in catalog.iter_marks():
-            path = catalog.mark_path(mark)
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise CatalogError(f"brand {brand.name!r}: cannot read mark {mark!r} ({path}): {exc}") from exc
+            data, image = catalog.mark_image(brand, mark)
             cached = base / f"{hashlib.sha256(data + settings.encode()).hexdigest()[:32]}.npz"
             if cached.is_file():
                 try:
@@ -430,12 +425,6 @@ class KeypointLogos:
                     continue
                 except (OSError, ValueError, KeyError) as exc:
                     log.warning("ignoring the damaged keypoint cache %s: %s", cached, exc)
-            try:
-                with Image.open(io.BytesIO(data)) as im:
-                    im.load()
-                    image = im.copy()
-            except OSError as exc:
-                raise CatalogError(f"brand {brand.name!r}: cannot read mark {mark!r} ({path}): {exc}") from exc
             stage.add(brand.name, mark, image)
             try:
                 base.mkdir(parents=True, exist_ok=True)

@@ -99,15 +99,7 @@ class ShapeMatcher:
     @classmethod
     def from_catalog(cls, catalog: Catalog, **kwargs: float) -> ShapeMatcher:
         """A matcher for every mark of ``catalog`` (brands without marks are found by their text only)."""
-        triples = []
-        for brand, mark in catalog.iter_marks():
-            path = catalog.mark_path(mark)
-            try:
-                with Image.open(path) as im:
-                    im.load()
-                    triples.append((brand.name, mark, im.copy()))
-            except OSError as exc:
-                raise CatalogError(f"brand {brand.name!r}: cannot read mark {mark!r} ({path}): {exc}") from exc
+        triples = [(brand.name, mark, catalog.mark_image(brand, mark)[1]) for brand, mark in catalog.iter_marks()]
         matcher = cls(triples, **kwargs)  # type: ignore[arg-type]
         matcher.catalog = catalog
         return matcher
