@@ -30,6 +30,15 @@ WHITE = (255, 255, 255)
 # --------------------------------------------------------------------------- fake stages
 
 
+@dataclasses.dataclass(frozen=True)
+class B:
+    """Stand-in for ``detector.catalog.Brand``: the rules read only these three fields."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    authorized_sellers: tuple[str, ...] = ()
+
+
 class FakeOcr:
     """An ``OcrBackend`` that reads what the test tells it to.
 

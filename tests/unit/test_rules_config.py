@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import B
 
 from detector.config import Thresholds
 from detector.errors import ConfigError
@@ -13,13 +13,6 @@ from detector.rules import Lexicon, Rules, RulesConfig, WordList, load_rules_con
 from detector.rules.config import Weights
 from detector.rules.scoring import decide, risk, sightings
 from detector.types import Decision, Flag, Severity
-
-
-@dataclass(frozen=True)
-class B:
-    name: str
-    aliases: tuple[str, ...] = ()
-    authorized_sellers: tuple[str, ...] = ()
 
 
 def test_default_config() -> None:

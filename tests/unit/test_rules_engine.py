@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from conftest import B
 
 from detector.config import Thresholds
 from detector.rules import Rules, check_text
 from detector.stages import RulesStage
 from detector.types import Box, Decision, Listing, LogoMatch, Relation, Severity, TextSpan
-
-
-@dataclass(frozen=True)
-class B:
-    """Stand-in for ``detector.catalog.Brand``: the rules read only these three fields."""
-
-    name: str
-    aliases: tuple[str, ...] = ()
-    authorized_sellers: tuple[str, ...] = ()
-
 
 BRANDS = (
     B("Nike"), B("Adidas"), B("Puma"), B("Gucci"), B("Louis Vuitton"), B("Under Armour"),

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from conftest import B
 
 from detector.rules import Rules
 from detector.types import Relation, Severity
-
-
-@dataclass(frozen=True)
-class B:
-    """Stand-in for ``detector.catalog.Brand``: the rules read only these three fields."""
-
-    name: str
-    aliases: tuple[str, ...] = ()
-    authorized_sellers: tuple[str, ...] = ()
-
 
 BRANDS = (
     B("Nike", ("Nike Inc",)), B("Adidas"), B("Puma"), B("Fila"), B("HP", ("Hewlett-Packard",)),
