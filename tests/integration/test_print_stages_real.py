@@ -24,10 +24,13 @@ if not CLOTHING.is_dir():
 
 
 @pytest.fixture(scope="module")
-def matcher():
+def stages() -> dict:
+    from detector.catalog import load_catalog
+    from detector.keypoints import KeypointLogos
     from detector.shapes import ShapeMatcher
 
-    return ShapeMatcher.default()
+    catalog = load_catalog()
+    return {"shape": ShapeMatcher.from_catalog(catalog), "keypoints": KeypointLogos.from_catalog(catalog)}
 
 
 def _photo(path: Path) -> Image.Image:
@@ -56,11 +59,18 @@ def _printed(photo: Image.Image, slug: str, ink: tuple[int, int, int]) -> tuple[
     return out, Box(x + x0, y + y0, x + x1, y + y1)
 
 
+# Plain silhouettes (the arches, the swoosh) are the shape stage's; detailed marks are the keypoint stage's.
 @pytest.mark.parametrize(
-    ("photo", "slug", "brand", "ink"),
-    [(JUMPER, "mcdonalds", "McDonald's", (235, 235, 225)), (TSHIRT, "nike", "Nike", (25, 25, 30))],
+    ("stage", "photo", "slug", "brand", "ink"),
+    [
+        ("shape", JUMPER, "mcdonalds", "McDonald's", (235, 235, 225)),
+        ("shape", TSHIRT, "nike", "Nike", (25, 25, 30)),
+        ("keypoints", TSHIRT, "ferrari", "Ferrari", (25, 25, 30)),
+        ("keypoints", JUMPER, "starbucks", "Starbucks", (235, 235, 225)),
+    ],
 )
-def test_printed_mark_is_found_at_the_print(matcher, photo: Path, slug: str, brand: str, ink) -> None:
+def test_printed_mark_is_found_at_the_print(stages, stage: str, photo: Path, slug: str, brand: str, ink) -> None:
+    matcher = stages[stage]
     bare = _photo(photo)
     printed, box = _printed(bare, slug, ink)
     found = matcher.find(printed)
@@ -68,24 +78,3 @@ def test_printed_mark_is_found_at_the_print(matcher, photo: Path, slug: str, bra
     assert found[0].brand == brand and found[0].mark == f"marks/{slug}.png"
     assert found[0].box.iou(box) >= 0.5, f"match box {found[0].box} is not at the print {box}"
     assert matcher.find(bare) == [], "the bare photo must report no brand"
-
-
-@pytest.fixture(scope="module")
-def keypoint_stage():
-    from detector.keypoints import KeypointLogos
-
-    return KeypointLogos.default()
-
-
-@pytest.mark.parametrize(
-    ("photo", "slug", "brand", "ink"),
-    [(TSHIRT, "ferrari", "Ferrari", (25, 25, 30)), (JUMPER, "starbucks", "Starbucks", (235, 235, 225))],
-)
-def test_keypoints_find_a_detailed_printed_mark_at_the_print(keypoint_stage, photo: Path, slug: str, brand: str, ink) -> None:
-    # Detailed marks are the keypoint stage's; plain silhouettes (Puma's cat, the arches) are the shape stage's.
-    bare = _photo(photo)
-    printed, box = _printed(bare, slug, ink)
-    found = keypoint_stage.find(printed)
-    assert found and found[0].brand == brand and found[0].mark == f"marks/{slug}.png"
-    assert found[0].box.iou(box) >= 0.5, f"match box {found[0].box} is not at the print {box}"
-    assert keypoint_stage.find(bare) == [], "the bare photo must report no brand"
