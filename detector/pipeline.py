@@ -16,12 +16,16 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detector.config import Config, LogosConfig
 from detector.errors import ConfigError, DetectorError, ModelError
 from detector.io import ImageSource, LoadedImage, load_image
 from detector.stages import AnyLogos, LogoStage, NoLogos, OcrBackend, RulesStage
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
+
+if TYPE_CHECKING:
+    from detector.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +52,20 @@ class Detector:
 
             ocr = create_ocr(self.config.ocr)
         self.ocr: OcrBackend = ocr
+        want_logos = logos is None and self.config.logos.backend != "none"
+        loaded = None
+        if want_logos or rules is None:
+            from detector.catalog import load_catalog
+
+            # One load for every stage that reads the catalog; the logo stages need its images readable.
+            loaded = load_catalog(catalog, check_images=want_logos)
         if logos is None:
-            logos = _logo_stage(self.config.logos, catalog)
+            logos = _logo_stage(self.config.logos, loaded) if want_logos else NoLogos()
         self.logos: LogoStage = logos
         if rules is None:
             from detector.rules import Rules
 
-            rules = Rules(catalog, thresholds=self.config.thresholds)
+            rules = Rules(loaded, thresholds=self.config.thresholds)
         self.rules: RulesStage = rules
         self.catalog_path = catalog
 
@@ -146,13 +157,8 @@ def _rescale_text(span: TextSpan, scale: float) -> TextSpan:
     return dataclasses.replace(span, box=_rescale_box(span.box, scale)) if scale != 1.0 else span
 
 
-def _logo_stage(cfg: LogosConfig, catalog: str | Path | None) -> LogoStage:
-    """The logo stage(s) named by ``cfg.backend``: none, or stages joined by "+" (config.LOGO_STAGES)."""
-    if cfg.backend == "none":
-        return NoLogos()
-    from detector.catalog import load_catalog
-
-    cat = load_catalog(catalog)
+def _logo_stage(cfg: LogosConfig, cat: Catalog) -> LogoStage:
+    """The logo stages named by ``cfg.backend`` (config.LOGO_STAGES joined by "+"), reading ``cat``."""
     stages: list[LogoStage] = []
     for part in cfg.backend.split("+"):
         if part == "keypoints":
