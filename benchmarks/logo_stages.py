@@ -272,7 +272,8 @@ def cmd_composites(args: argparse.Namespace) -> None:
 
     catalog = load_catalog()
     stages = make_stages(args.stage, catalog)
-    marks = [(b.name, mark_mask(Image.open(catalog.mark_path(m)))) for b, m in catalog.iter_marks()]
+    masks = [(b.name, mark_mask(catalog.mark_image(b, m))) for b, m in catalog.iter_marks()]
+    marks = [(name, mask) for name, mask in masks if mask is not None]  # photos enrolled as marks cannot be printed
     nv, nt = data.split(data.negatives(), 0)
     # The shipped thresholds: the lowest at which ≤ 1 % of the *validation-half* negatives (clothing photos,
     # and FlickrLogos crops, which have signs and text) report a brand of the whole bundled catalog (the

@@ -139,18 +139,25 @@ class Catalog:
             raise CatalogError(f"mark {mark!r} is not a mark of any brand in the catalog at {self.root}")
         return self.root / mark
 
-    def mark_image(self, brand: Brand, mark: str) -> tuple[bytes, Image.Image]:
-        """The file bytes and the decoded image of ``brand``'s ``mark``; ``CatalogError`` naming both if unreadable."""
-        from PIL import Image
-
+    def mark_bytes(self, brand: Brand, mark: str) -> bytes:
+        """The file bytes of ``brand``'s ``mark``; ``CatalogError`` naming both when unreadable."""
         path = self.root / mark
         try:
-            data = path.read_bytes()
+            return path.read_bytes()
+        except OSError as exc:
+            raise CatalogError(f"brand {brand.name!r}: cannot read mark {mark!r} ({path}): {exc}") from exc
+
+    def mark_image(self, brand: Brand, mark: str, data: bytes | None = None) -> Image.Image:
+        """The decoded image of ``brand``'s ``mark`` (from ``data`` when the bytes are already read)."""
+        from PIL import Image
+
+        data = self.mark_bytes(brand, mark) if data is None else data
+        try:
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
-                return data, im.copy()
+                return im.copy()
         except OSError as exc:  # PIL's UnidentifiedImageError is an OSError too
-            raise CatalogError(f"brand {brand.name!r}: cannot read mark {mark!r} ({path}): {exc}") from exc
+            raise CatalogError(f"brand {brand.name!r}: cannot decode mark {mark!r} ({self.root / mark}): {exc}") from exc
 
     def content_hash(self) -> str:
         """sha256 over the normalised catalog content and the bytes of every mark, in catalog order.

@@ -224,14 +224,12 @@ class KeypointMatcher:
             index.add(desc)
             self._index = index
         sims, idx = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        # An inverted file may find fewer than k neighbours (-1): repeat the last real one, so ratio tests
-        # see a rival no closer than it.
+        # An inverted file may find fewer than k neighbours (-1): those count as infinitely far (similarity
+        # -1, distance 2), copies of the nearest, so a ratio test sees no close rival in them.
         missing = idx < 0
         if missing.any():
-            last = np.maximum.accumulate(np.where(missing, 0, np.arange(k))[None, :].repeat(len(idx), 0), axis=1)
-            idx = np.take_along_axis(idx, last, 1)
-            sims = np.take_along_axis(sims, last, 1)
-            idx[idx < 0] = 0
+            idx = np.where(missing, np.maximum(idx[:, :1], 0), idx)
+            sims = np.where(missing, -1.0, sims).astype(np.float32)
         return sims, idx
 
     @property
@@ -392,14 +390,23 @@ class KeypointLogos:
             self.add(brand, name, image)
 
     def add(self, brand: str, name: str, image: Image.Image) -> None:
-        """Enrol one more reference of ``brand`` (no rebuild: the descriptor table is extended)."""
-        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
-        if alpha is not None and alpha.getextrema()[0] < 128:
-            if alpha.getbbox() is None:
-                raise CatalogError(f"brand {brand!r}: mark {name!r} is fully transparent")
-            self.matcher.add_mark(brand, name, image)
-        else:
+        """Enrol one more reference of ``brand`` (no rebuild: the descriptor table is extended).
+
+        Flat marks (``shapes.mark_mask`` decides) are matched from their ink, in both polarities; photos
+        as they are.
+        """
+        from detector.shapes import has_transparency, mark_mask
+
+        mask = mark_mask(image)
+        if mask is None:
             self.matcher.add_photo(brand, name, image.convert("RGB"))
+            return
+        if not mask.any():
+            raise CatalogError(f"brand {brand!r}: mark {name!r} is fully transparent")
+        if not has_transparency(image):  # an opaque flat logo: its ink becomes the opacity
+            ink = Image.fromarray(mask.astype(np.uint8) * 255)
+            image = Image.merge("RGBA", (ink, ink, ink, ink))
+        self.matcher.add_mark(brand, name, image)
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, *, cache_dir: str | Path | None = None, **kwargs: int) -> KeypointLogos:
@@ -417,7 +424,7 @@ class KeypointLogos:
         settings = json.dumps([STAGE_VERSION, cv2.__version__, dataclasses.asdict(stage.matcher.cfg)], sort_keys=True)
         base = (Path(cache_dir) if cache_dir is not None else _user_cache()) / "keypoints"
         for brand, mark in catalog.iter_marks():
-            data, image = catalog.mark_image(brand, mark)
+            data = catalog.mark_bytes(brand, mark)
             cached = base / f"{hashlib.sha256(data + settings.encode()).hexdigest()[:32]}.npz"
             if cached.is_file():
                 try:
@@ -425,7 +432,7 @@ class KeypointLogos:
                     continue
                 except (OSError, ValueError, KeyError) as exc:
                     log.warning("ignoring the damaged keypoint cache %s: %s", cached, exc)
-            stage.add(brand.name, mark, image)
+            stage.add(brand.name, mark, catalog.mark_image(brand, mark, data))  # decoded only when not cached
             try:
                 base.mkdir(parents=True, exist_ok=True)
                 stage.matcher.save_last(cached)

@@ -99,7 +99,7 @@ class ShapeMatcher:
     @classmethod
     def from_catalog(cls, catalog: Catalog, **kwargs: float) -> ShapeMatcher:
         """A matcher for every mark of ``catalog`` (brands without marks are found by their text only)."""
-        triples = [(brand.name, mark, catalog.mark_image(brand, mark)[1]) for brand, mark in catalog.iter_marks()]
+        triples = [(brand.name, mark, catalog.mark_image(brand, mark)) for brand, mark in catalog.iter_marks()]
         matcher = cls(triples, **kwargs)  # type: ignore[arg-type]
         matcher.catalog = catalog
         return matcher
@@ -180,42 +180,37 @@ class ShapeMatcher:
 
 
 # -- silhouettes -------------------------------------------------------------------------------
-def mark_mask(image: Image.Image) -> np.ndarray:
-    """The ink of a catalog mark as a boolean array: its alpha channel, or the non-background class."""
+def has_transparency(image: Image.Image) -> bool:
+    """Whether ``image`` has an alpha channel (or transparent colour) that is not fully opaque."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        return np.asarray(image.convert("RGBA"))[:, :, 3].min() < 128
+    return False
+
+
+def mark_mask(image: Image.Image) -> np.ndarray | None:
+    """The ink of a catalog mark as a boolean array, or None when the mark is a photo, not a flat mark.
+
+    A transparent mark's ink is its opaque part (all False when nothing is opaque). An opaque mark is
+    flat when it has two tones — ≥ 90 % of its pixels within 40 grey levels of the mean of their Otsu
+    class — and its ink is the class that does not fill the border. A product photo enrolled as a mark
+    has no silhouette: binarised, it is an arbitrary blob that would match arbitrary blobs.
+    """
     import cv2
 
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        alpha = np.asarray(image.convert("RGBA"))[:, :, 3]
-        if alpha.min() < 128 <= alpha.max():
-            return alpha >= 128
+    if has_transparency(image):
+        return np.asarray(image.convert("RGBA"))[:, :, 3] >= 128
     grey = np.asarray(image.convert("L"))
-    _, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    t, binary = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    low, high = grey[grey <= t].astype(float), grey[grey > t].astype(float)
+    if not len(low) or not len(high):
+        return None
+    near = (np.abs(low - low.mean()) <= 40).sum() + (np.abs(high - high.mean()) <= 40).sum()
+    if near < 0.9 * grey.size:
+        return None
     ink = binary > 0
     # The class that fills most of the border is the paper the mark is printed on.
     border = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
     return ~ink if border.mean() > 0.5 else ink
-
-
-def is_flat(image: Image.Image) -> bool:
-    """Whether a mark is a flat print (transparent background, or two tones) rather than a photo.
-
-    A product photo enrolled as a mark (for the keypoint stage) has no silhouette: binarised, it is an
-    arbitrary blob that would match arbitrary blobs. Two tones: ≥ 90 % of the pixels lie within 40 grey
-    levels of the mean of their Otsu class.
-    """
-    import cv2
-
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        alpha = np.asarray(image.convert("RGBA"))[:, :, 3]
-        if alpha.min() < 128 <= alpha.max():
-            return True
-    grey = np.asarray(image.convert("L"))
-    t, _ = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    low, high = grey[grey <= t], grey[grey > t]
-    if not len(low) or not len(high):
-        return False
-    near = (np.abs(low.astype(float) - low.mean()) <= 40).sum() + (np.abs(high.astype(float) - high.mean()) <= 40).sum()
-    return near >= 0.9 * grey.size
 
 
 def _ink_box(mask: np.ndarray) -> tuple[np.ndarray | None, float]:
@@ -256,12 +251,10 @@ def _build_references(marks: Iterable[tuple[str, str, Image.Image]]) -> _Referen
     by_bucket: dict[int, list[tuple[int, np.ndarray]]] = {}
     aspects, brands, names = [], [], []
     for brand, name, image in marks:
-        if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema()[1] < 128:
-            raise CatalogError(f"brand {brand!r}: mark {name!r} has no visible ink to compare with")
-        if not is_flat(image):
+        mask = mark_mask(image)
+        if mask is None:
             log.info("shape stage: brand %r mark %r is a photo, not a flat mark; left to the other stages", brand, name)
             continue
-        mask = mark_mask(image)
         if mask.sum() < 12:
             raise CatalogError(f"brand {brand!r}: mark {name!r} has no visible ink to compare with")
         # Pad before rotating so corners are not cut off.

@@ -92,13 +92,24 @@ def test_min_inliers_is_the_threshold(stage: KeypointLogos) -> None:
 def test_an_opaque_mark_is_enrolled_as_a_photo() -> None:
     # A rights-holder's product photo of the logo: no transparency, the logo on its real background.
     crop, _ = _printed(_wordmark(), tilt=0.0, at=(20, 20))
-    crop = crop.crop((0, 0, 420, 200))
+    # Light falling off across the product: a photo's spread of tones, not a two-tone logo file.
+    shade = np.linspace(0.4, 1.0, 420)[None, :, None]
+    crop = Image.fromarray((np.asarray(crop.crop((0, 0, 420, 200)), dtype=float) * shade).astype(np.uint8))
     stage = KeypointLogos([("Zorbix", "photos/zorbix-1.jpg", crop)])
     photo, _ = _printed(_wordmark(), tilt=0.1, at=(200, 240))
     found = stage.find(photo)
     # A photo reference's outline is the whole crop: the box is where that crop's content lies.
     crop_box = Box(200 - 20, 240 - 20, 200 - 20 + 420, 240 - 20 + 200)
     assert found and found[0].mark == "photos/zorbix-1.jpg" and found[0].box.iou(crop_box) >= 0.6
+
+
+def test_an_opaque_flat_logo_is_matched_from_its_ink() -> None:
+    # A logo file without transparency (black on white) is a flat mark, not a photo: its outline is the ink's.
+    flat = Image.alpha_composite(Image.new("RGBA", _wordmark().size, "white"), _wordmark()).convert("RGB")
+    stage = KeypointLogos([("Zorbix", "marks/zorbix.jpg", flat)])
+    photo, box = _printed(_wordmark())
+    found = stage.find(photo)
+    assert found and found[0].brand == "Zorbix" and found[0].box.iou(box) >= 0.6
 
 
 def test_a_fully_transparent_mark_is_a_catalog_error() -> None:
