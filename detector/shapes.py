@@ -88,6 +88,11 @@ class ShapeMatcher:
         if not -1.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [-1, 1], got {threshold}")
         self.refs = _build_references(marks)
+        # Each brand's reference rows, for the per-brand maximum of every photo.
+        self._brand_names = tuple(sorted(set(self.refs.brands)))
+        self._brand_refs = [
+            np.array([j for j, b in enumerate(self.refs.brands) if b == name]) for name in self._brand_names
+        ]
         self.threshold = threshold
         self.max_side = max_side
         # A region whose box aspect differs from a mark's by more than this (in log ratio) cannot be it.
@@ -157,23 +162,18 @@ class ShapeMatcher:
         return self._per_brand(sims, boxes, scale)
 
     def _per_brand(self, sims: np.ndarray, boxes: list[tuple[int, int, int, int]], scale: float) -> list[ShapeCandidate]:
-        brands = self.refs.brands
-        names = sorted(set(brands))
-        col = {b: i for i, b in enumerate(names)}
         # Best reference of each brand per region: (regions, brands).
-        per = np.full((sims.shape[0], len(names)), -1.0)
-        for j, b in enumerate(brands):
-            np.maximum(per[:, col[b]], sims[:, j], out=per[:, col[b]])
+        per = np.stack([sims[:, refs].max(axis=1) for refs in self._brand_refs], axis=1)
         out = []
-        for k, brand in enumerate(names):
+        for k, brand in enumerate(self._brand_names):
             r = int(np.argmax(per[:, k]))
             score = float(per[r, k])
             if score <= -1.0:
                 continue
             others = np.delete(per[r], k)
             runner = float(others.max()) if len(others) else -1.0
-            refs = [j for j, b in enumerate(brands) if b == brand]
-            mark = self.refs.marks[max(refs, key=lambda j: sims[r, j])]
+            refs = self._brand_refs[k]
+            mark = self.refs.marks[int(refs[np.argmax(sims[r, refs])])]
             x1, y1, x2, y2 = (c / scale for c in boxes[r])
             out.append(ShapeCandidate(brand, score, score - runner, Box(x1, y1, x2, y2), mark))
         return sorted(out, key=lambda c: -c.score)
