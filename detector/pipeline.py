@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from detector.config import Config, LogosConfig
-from detector.errors import ConfigError, DetectorError, ModelError
+from detector.errors import DetectorError, ModelError
 from detector.io import ImageSource, LoadedImage, load_image
 from detector.stages import AnyLogos, LogoStage, NoLogos, OcrBackend, RulesStage
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
@@ -158,7 +158,7 @@ def _rescale_text(span: TextSpan, scale: float) -> TextSpan:
 
 
 def _logo_stage(cfg: LogosConfig, cat: Catalog) -> LogoStage:
-    """The logo stages named by ``cfg.backend`` (config.LOGO_STAGES joined by "+"), reading ``cat``."""
+    """The logo stages named by ``cfg.backend`` (config.LOGO_STAGES joined by "+", validated by Config)."""
     stages: list[LogoStage] = []
     for part in cfg.backend.split("+"):
         if part == "keypoints":
@@ -173,8 +173,6 @@ def _logo_stage(cfg: LogosConfig, cat: Catalog) -> LogoStage:
             from detector.logos import LogoMatcher
 
             stages.append(LogoMatcher.default(cat, embedder=cfg.embedder))
-        else:
-            raise ConfigError(f"unknown logo stage {part!r} in logos.backend {cfg.backend!r}")
     return stages[0] if len(stages) == 1 else AnyLogos(stages)
 
 
