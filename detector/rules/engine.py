@@ -38,6 +38,15 @@ RULE_OF = {
     Relation.MIXED_SCRIPT: "mixed_script_brand_text",
 }
 _SEVERITY_ORDER = {Severity.INFO: 0, Severity.REVIEW: 1, Severity.BLOCK: 2}
+# How a look-alike differs from the name, by ``Match.op``; every other op is an edit.
+_WHAT = {
+    "spaced": "is the brand name {form!r} with its letters split apart",
+    "homoglyph": "imitates the brand name {form!r} with look-alike characters ({detail})",
+    "mixed_script": "mixes scripts to imitate the brand name {form!r} ({detail})",
+    "repetition": "is the brand name {form!r} with letters doubled or dropped ({detail})",
+    "phonetic": "sounds like the brand name {form!r} ({detail})",
+}
+_WHAT_EDITED = "looks like the brand name {form!r} ({detail}; similarity {similarity:.2f})"
 
 def _brands(catalog: Any) -> Iterable[BrandLike]:
     if catalog is None or isinstance(catalog, (str, Path)):
@@ -158,13 +167,7 @@ class Rules:
         severity, why = self._ocr_cap(severity, confidence)
         if why:
             reasons.append(why)
-        what = {
-            "spaced": f"is the brand name {m.form!r} with its letters split apart",
-            "homoglyph": f"imitates the brand name {m.form!r} with look-alike characters ({m.detail})",
-            "mixed_script": f"mixes scripts to imitate the brand name {m.form!r} ({m.detail})",
-            "repetition": f"is the brand name {m.form!r} with letters doubled or dropped ({m.detail})",
-            "phonetic": f"sounds like the brand name {m.form!r} ({m.detail})",
-        }.get(m.op, f"looks like the brand name {m.form!r} ({m.detail}; similarity {m.similarity:.2f})")
+        what = _WHAT.get(m.op, _WHAT_EDITED).format(form=m.form, detail=m.detail, similarity=m.similarity)
         if m.relation is Relation.MIXED_SCRIPT and m.op != "mixed_script":
             what += "; it mixes Latin letters with look-alikes from another script"
         message = f"{m.text!r} {what}" + (f"; {'; '.join(reasons)}" if reasons else "")

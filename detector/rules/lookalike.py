@@ -25,7 +25,6 @@ against brands the caller names as context (a logo in the photo, the declared br
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -79,12 +78,13 @@ class Match(NamedTuple):
         return self.relation is not Relation.EXACT and self.relation is not Relation.ALIAS
 
 
-@dataclass(frozen=True)
-class TextMatches:
-    """Everything the matcher found in one text."""
+_new_match = tuple.__new__
+
+
+class TextMatches(NamedTuple):
+    """Everything the matcher found in one text (a named tuple: one is built per text checked)."""
 
     text: str
-    tokens: tuple[Token, ...]
     matches: tuple[Match, ...]
     mixed_script: tuple[Token, ...]  # mixed-script words tied to no brand
 
@@ -153,6 +153,8 @@ class Matcher:
         self.fuzzy_budget = np.array([self._budget(e) for e in self.fuzzy_entries], dtype=np.uint8)
         self.max_edits = int(self.fuzzy_budget.max(initial=1))
         self._near: dict[str, np.ndarray] = {}
+        self.glue_lengths = [n for n in lexicon.key_lengths if n >= 4]  # ascending
+        self._edit_budget = {id(e): self._edits(e) for e in lexicon.entries}  # entries live as long as the lexicon
         lens = [len(c) for c in self.fuzzy_choices] or [0]
         self.query_len = (max(3, min(lens) - self.max_edits), max(lens) + self.max_edits)
 
@@ -285,9 +287,11 @@ class Matcher:
 
     def _glued(self, c: Candidate, tokens: list[Token], out: list[Match]) -> bool:
         """A brand name at the start or end of a longer word: "NikeStore", "adidas1", "Adidasz"."""
-        key = c.key
-        for length in self.lex.key_lengths:
-            if length < 4 or length >= len(key):
+        key, by_key = c.key, self.lex.by_key
+        for length in self.glue_lengths:
+            if length >= len(key):
+                break
+            if key[:length] not in by_key and key[-length:] not in by_key:
                 continue
             for part, rest in ((key[:length], key[length:]), (key[-length:], key[:-length])):
                 entries = self.lex.by_key.get(part)
@@ -338,12 +342,13 @@ class Matcher:
                 near.clear()
             for q, row in zip(todo, dist):
                 near[q] = row
-        for ti, c, tokens in queue:
-            row = np.minimum(near[c.skel], near[c.collapsed])
-            for col in np.flatnonzero(row <= self.fuzzy_budget):
-                m = self.compare(c, self.fuzzy_entries[col], tokens, ctx, distance=int(row[col]))
-                if m is not None:
-                    found[ti].append(m)
+        # One array operation for the whole queue: per-candidate numpy calls cost more than the cdist.
+        dist = np.minimum(np.stack([near[c.skel] for _, c, _ in queue]), np.stack([near[c.collapsed] for _, c, _ in queue]))
+        for qi, col in zip(*np.nonzero(dist <= self.fuzzy_budget)):
+            ti, c, tokens = queue[qi]
+            m = self.compare(c, self.fuzzy_entries[col], tokens, ctx, distance=int(dist[qi, col]))
+            if m is not None:
+                found[ti].append(m)
 
     # -- judging one pair ----------------------------------------------------------------------
     def compare(
@@ -352,29 +357,29 @@ class Matcher:
         """How ``c`` relates to the genuine spelling ``e``, or None when it does not look like it."""
         L = e.length
         relaxed = False
-        ascii_only = all(tokens[i].text.isascii() for i in range(c.first, c.last))
         look = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
         in_ctx = e.brand in ctx
         if c.pskel == e.pskel:
             # ASCII glyph twins of 2-3 letter names are other abbreviations ("IG" for "LG", "0K");
             # three letters with a digit or symbol among them are written that way on purpose ("K1A").
-            if L <= 3 and ascii_only and not in_ctx and not (L == 3 and any(tokens[i].leet for i in range(c.first, c.last))):
+            if (
+                L <= 3
+                and not in_ctx
+                and all(tokens[i].text.isascii() for i in range(c.first, c.last))
+                and not (L == 3 and any(tokens[i].leet for i in range(c.first, c.last)))
+            ):
                 return None
             rel = Relation.MIXED_SCRIPT if c.mixed else Relation.HOMOGLYPH
-            op, sim, strong, detail = rel.value, 1.0, True, describe_edit(c.key, e.key)
+            op, sim, strong = rel.value, 1.0, True
         elif c.collapsed == e.collapsed:
             # Doubled letters of a 3-letter name need a 4+-letter word ("KFCC"; "Hmm" is not H&M).
             if L <= 2 or (L == 3 and len(c.skel) < 4):
                 return None
             rel, op, strong = look, "repetition", True
-            sim, detail = OSA.normalized_similarity(c.skel, e.skel), describe_edit(c.key, e.key)
+            sim = OSA.normalized_similarity(c.skel, e.skel)
         else:
             d = self._distance(c, e) if distance is None else distance
-            budget = self.cfg.edits_for(L)
-            if len(e.words) > 1:
-                # As many edits as the shortest word has letters can drop that word entirely
-                # ("electronics" is not "LG Electronics", "Donalds" not "McDonald's").
-                budget = min(budget, _shortest_word(e) - 1)
+            budget = self._edit_budget[id(e)]
             if len(c.words) > 1 and len(e.words) == 1:
                 # A one-word name written in pieces: the pieces are letters, one slip at most.
                 if not all(tokens[i].skel.isalpha() for i in range(c.first, c.last)):
@@ -398,19 +403,25 @@ class Matcher:
                 op, strong, relaxed = "edit", True, True
             else:
                 return None
-            detail = describe_edit(c.key, e.key)
         gate = self._gate(c, e, ctx)
         if gate is None:
             return None
-        return self._make(c, tokens, e, rel, sim, op, detail, strong, gate or relaxed)
+        return self._make(c, tokens, e, rel, sim, op, describe_edit(c.key, e.key), strong, gate or relaxed)
+
+    def _edits(self, e: Entry) -> int:
+        """Edits an edit-type look-alike of ``e`` may make (the config's row for its length)."""
+        budget = self.cfg.edits_for(e.length)
+        if len(e.words) > 1:
+            # As many edits as the shortest word has letters can drop that word entirely
+            # ("electronics" is not "LG Electronics", "Donalds" not "McDonald's").
+            budget = min(budget, _shortest_word(e) - 1)
+        return budget
 
     def _budget(self, e: Entry) -> int:
         """Most edits any candidate may be from ``e`` (phonetic matches may use 2; context, 1)."""
         if e.length <= self.cfg.short_name_max_len:
             return 1
-        budget = self.cfg.edits_for(e.length)
-        if len(e.words) > 1:
-            budget = min(budget, _shortest_word(e) - 1)
+        budget = self._edits(e)
         if e.length >= self.cfg.phonetic_min_len:
             # Phonetic respellings ("Rebook") are at most two edits in practice; a wider net only
             # slows the vectorised step down.
@@ -456,8 +467,9 @@ class Matcher:
 
     # -- choosing among overlapping matches -----------------------------------------------------
     def _select(self, text: str, tokens: list[Token], matches: list[Match]) -> TextMatches:
-        if not matches and not any(t.mixed for t in tokens):
-            return TextMatches(text, tuple(tokens), (), ())
+        any_mixed = True in [t.mixed for t in tokens]
+        if not matches and not any_mixed:
+            return TextMatches(text, (), ())
         def rank(m: Match) -> tuple:
             r = _RANK.get(m.op, 2 if m.strong else 3)
             return (r, m.needs_context, -(m.end - m.start), -m.similarity)
@@ -491,12 +503,16 @@ class Matcher:
                 continue
             chosen.append(m)
             taken |= span
-        chosen.sort(key=lambda m: (m.start, m.end))
-        covered = {i for m in chosen if m.first >= 0 for i in range(m.first, m.last)}
-        mixed = tuple(
-            t for i, t in enumerate(tokens)
-            if t.mixed and i not in covered and sum(ch.isalpha() for ch in t.text) >= 3
-        )
-        # Source text quoting uses the original characters.
-        chosen = [m if m.first < 0 else m._replace(text=text[m.start:m.end]) for m in chosen]
-        return TextMatches(text, tuple(tokens), tuple(chosen), mixed)
+        if len(chosen) > 1:
+            chosen.sort(key=lambda m: (m.start, m.end))
+        mixed: tuple[Token, ...] = ()
+        if any_mixed:
+            covered = {i for m in chosen if m.first >= 0 for i in range(m.first, m.last)}
+            mixed = tuple(
+                t for i, t in enumerate(tokens)
+                if t.mixed and i not in covered and sum(ch.isalpha() for ch in t.text) >= 3
+            )
+        # Source text quoting uses the original characters (``_make`` left ``text`` empty; the
+        # tuple is rebuilt directly, ``_replace`` costs several times more).
+        quoted = tuple(m if m.first < 0 else _new_match(Match, (*m[:2], text[m.start:m.end], *m[3:])) for m in chosen)
+        return TextMatches(text, quoted, mixed)

@@ -35,9 +35,9 @@ _LEET = {"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "$": "s", "@": "a", "
 # Glyph classes after leetspeak: i and l (and 1) look alike in most sans-serif print.
 _GLYPH_CLASS = {"i": "l", "ı": "l"}
 # ASCII multi-letter homoglyphs, as dnstwist's ``glyphs_ascii`` lists them (rn/m, cl/d, vv/w, lc/k, nn/m).
-_ASCII_PAIRS = (("rn", "m"), ("cl", "d"), ("vv", "w"), ("lc", "k"), ("nn", "m"))
+ASCII_PAIRS = (("rn", "m"), ("cl", "d"), ("vv", "w"), ("lc", "k"), ("nn", "m"))
 _APOSTROPHES = str.maketrans("", "", "'’`´")
-_SKELETON_ASCII = str.maketrans({**_LEET, **_GLYPH_CLASS})
+SKELETON_ASCII = str.maketrans({**_LEET, **_GLYPH_CLASS})
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 # Scripts whose letters are confused with Latin ones (UTS #39 "mixed-script confusables").
@@ -127,10 +127,8 @@ def skeleton(text: str, pairs: bool = True) -> str:
     s = s.casefold().translate(_APOSTROPHES)
     if pairs:
         # Pairs first, on the letters as written: "gucci" must not become "guccl" → "gucd".
-        for pair, single in _ASCII_PAIRS:
-            if pair in s:
-                s = s.replace(pair, single)
-    return s.translate(_SKELETON_ASCII)
+        s = merge_ascii_pairs(s)
+    return s.translate(SKELETON_ASCII)
 
 
 def fold_and_skeletons(text: str) -> tuple[str, str, str]:
@@ -140,12 +138,18 @@ def fold_and_skeletons(text: str) -> tuple[str, str, str]:
     base = folded if nfkc.isascii() else strip_accents(nfkc).translate(confusables_to_ascii()).casefold().translate(
         _APOSTROPHES
     )
-    skel = base.translate(_SKELETON_ASCII)
-    paired = base
-    for pair, single in _ASCII_PAIRS:
-        if pair in paired:
-            paired = paired.replace(pair, single)
-    return folded, skel, skel if paired is base else paired.translate(_SKELETON_ASCII)
+    skel = base.translate(SKELETON_ASCII)
+    paired = merge_ascii_pairs(base)
+    return folded, skel, skel if paired is base else paired.translate(SKELETON_ASCII)
+
+
+def merge_ascii_pairs(text: str) -> str:
+    """``text`` with the ASCII multi-letter homoglyphs (rn→m, cl→d, …) merged, in ``ASCII_PAIRS`` order;
+    ``text`` itself (the same object) when it has none."""
+    for pair, single in ASCII_PAIRS:
+        if pair in text:
+            text = text.replace(pair, single)
+    return text
 
 
 # Mirror and near-mirror letters (dnstwist's ASCII glyph pairs b/d, p/q, c/e, u/v): "Abibas" is

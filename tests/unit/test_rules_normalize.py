@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import string
+
 import pytest
 
 from detector.rules.normalize import (
@@ -12,6 +15,7 @@ from detector.rules.normalize import (
     split_words,
     strip_accents,
 )
+from detector.rules import tokens as tokens_module
 from detector.rules.tokens import tokenize
 
 
@@ -96,3 +100,22 @@ def test_tokenize(text: str, tokens: list[str]) -> None:
     found = tokenize(text)
     assert [t.text for t in found] == tokens
     assert all(text[t.start:t.end] == t.text for t in found)
+
+
+ASCII_TOKENS = [
+    "nike", "NIKE", "Nike's", "NlKE", "N1KE", "N!KE", "Adida$", "@didas", "100", "$$$", "|||", "ii", "I",
+    "rn", "modern", "Moncler", "clvv", "vvv", "nnn", "lcd", "Gucci", "adidasss", "0K", "K1A", "aida's", "o'neill",
+]
+
+
+@pytest.mark.parametrize("raw", ASCII_TOKENS)
+def test_ascii_forms_equal_the_unicode_path(raw: str) -> None:
+    assert tokens_module._ascii_forms(raw) == tokens_module._unicode_forms(raw)
+
+
+def test_ascii_forms_equal_the_unicode_path_on_random_tokens() -> None:
+    rng = random.Random(3)
+    alphabet = string.ascii_letters + string.digits + "$@!|'" + "rnclvvi" * 3
+    for _ in range(5000):
+        raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
+        assert tokens_module._ascii_forms(raw) == tokens_module._unicode_forms(raw), raw
