@@ -234,13 +234,15 @@ def cmd_check_text(args: argparse.Namespace) -> int:
     from detector.rules import Rules
 
     rules = Rules(args.catalog, args.rules)
+    # One encoder for every line: json.dumps with options builds a new one per call.
+    encode = json.JSONEncoder(ensure_ascii=False).encode
     flagged = False
     for batch in _text_batches(args.text, sys.stdin):
         # Batches share one vectorised distance computation (BENCHMARKS.md, "Rules layer").
         lines = []
         for text, findings in zip(batch, rules.check_texts(batch)):
             flagged = flagged or any(f.flagged for f in findings)
-            lines.append(json.dumps({"text": text, "findings": [f.to_dict() for f in findings]}, ensure_ascii=False))
+            lines.append(encode({"text": text, "findings": [f.to_dict() for f in findings]}))
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
     return EXIT_FLAGGED if flagged else EXIT_OK
