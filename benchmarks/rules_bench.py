@@ -509,7 +509,9 @@ def main() -> None:
          f"{len(mixed) / max(1e-9, cli_total - cli_start):,.0f} strings/s after it."),
         "",
         (f"Cost in CPU instructions, which the host's load does not move (callgrind, one cold `check_texts` "
-         f"pass over the mixed workload, PYTHONHASHSEED=0): **{per_string:,.0f} instructions per string**."
+         f"pass over the mixed workload, PYTHONHASHSEED=0): **{per_string:,.0f} instructions per string**. "
+         "The strings/s figures move by up to ±25 % between runs with the load of other machines on the host, "
+         "which this VM cannot see; compare versions by this count."
          if per_string else "Cost in CPU instructions: not measured (valgrind is not installed)."),
         "",
     ]
