@@ -30,6 +30,8 @@ from detector.rules.normalize import (
 )
 
 _TOKEN = re.compile(r"(?:[^\W_]|[$@!|'’])+")
+# The same on ASCII text, where ``[^\W_]`` is ``[A-Za-z0-9]``: a plain character set is ~1.7x faster to scan.
+_TOKEN_ASCII = re.compile(r"[A-Za-z0-9$@!|']+")
 _EDGE = "'’!|"
 _LATIN = re.compile(r"[a-z]")
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -133,7 +135,7 @@ def _ascii_forms(raw: str) -> Forms:
 def tokenize(text: str, forms_of: Callable[[str], Forms] = forms) -> list[Token]:
     """The tokens of ``text`` with their offsets (see module docstring)."""
     out = []
-    for m in _TOKEN.finditer(text):
+    for m in (_TOKEN_ASCII if text.isascii() else _TOKEN).finditer(text):
         raw, start = m.group(), m.start()
         if raw[0] in _EDGE or raw[-1] in _EDGE:
             # Leading/trailing ! | ' are punctuation ("Wow!", "'Nike'"), not leetspeak.
@@ -144,8 +146,11 @@ def tokenize(text: str, forms_of: Callable[[str], Forms] = forms) -> list[Token]
             raw = stripped
         f = forms_of(raw)
         if f.key or f.skel:
-            out.append(Token(raw, start, start + len(raw), *f))
+            out.append(_new_token(Token, (raw, start, start + len(raw), *f)))
     return out
+
+
+_new_token = tuple.__new__  # a Token from one tuple, without the keyword handling of Token(...)
 
 
 def single(tokens: list[Token], i: int) -> Candidate:

@@ -119,3 +119,12 @@ def test_ascii_forms_equal_the_unicode_path_on_random_tokens() -> None:
     for _ in range(5000):
         raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
         assert tokens_module._ascii_forms(raw) == tokens_module._unicode_forms(raw), raw
+
+
+def test_ascii_token_pattern_splits_ascii_text_like_the_unicode_one() -> None:
+    rng = random.Random(5)
+    alphabet = string.printable + "'" * 5
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        spans = [m.span() for m in tokens_module._TOKEN.finditer(text)]
+        assert [m.span() for m in tokens_module._TOKEN_ASCII.finditer(text)] == spans, text
