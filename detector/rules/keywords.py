@@ -62,6 +62,8 @@ class Vocabulary:
         # Cheap pre-check: the longest piece of every phrase, looked for with ``in`` on the folded
         # text; most texts contain none and skip the regexes.
         pieces = {max(unicodedata.normalize("NFKC", t.term).casefold().split(), key=len) for t in self.terms}
+        # A piece containing another ("replicas", "replica") adds nothing to the pre-check, only an alternative to try.
+        pieces = {p for p in pieces if not any(q != p and q in p for q in pieces)}
         self._pieces = re.compile("|".join(re.escape(p) for p in sorted(pieces))) if pieces else None
         for t in self.terms:
             if t.unless:
