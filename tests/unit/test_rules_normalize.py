@@ -7,6 +7,7 @@ import string
 
 import pytest
 
+from detector.rules import tokens as tokens_module
 from detector.rules.normalize import (
     collapse_runs,
     fold,
@@ -15,7 +16,6 @@ from detector.rules.normalize import (
     split_words,
     strip_accents,
 )
-from detector.rules import tokens as tokens_module
 from detector.rules.tokens import tokenize
 
 
