@@ -20,7 +20,7 @@ _SUSPECT = (220, 30, 30)
 _DECISION_COLOUR = {"allow": (20, 140, 60), "review": (220, 140, 0), "block": (200, 20, 20)}
 
 
-def annotate(image: "Image.Image", report: ImageReport) -> "Image.Image":
+def annotate(image: Image.Image, report: ImageReport) -> Image.Image:
     """A copy of ``image`` (original coordinates, as in ``report``) with boxes, labels and a footer."""
     from PIL import Image, ImageDraw
 
@@ -78,21 +78,27 @@ def write_evidence(source: str | Path, report: ImageReport, out_dir: str | Path)
     """
     if not report.ok:
         return None
-    from detector.io import load_image
-
-    loaded = load_image(source)
+    image = evidence_image(source, report)
     tag = f"-{report.sha256[:8]}" if report.sha256 else ""
     target = Path(out_dir) / f"{Path(report.path).stem}{tag}.evidence.jpg"
     target.parent.mkdir(parents=True, exist_ok=True)
-    img = loaded.image
-    if loaded.scale != 1.0:  # reports are in original coordinates; draw on an image of that size
-        img = img.resize(loaded.original_size)
-    annotate(img, report).save(target, quality=90)
+    image.save(target, quality=90)
     return target
 
 
-def _box(draw: "ImageDraw.ImageDraw", xyxy: list[float], label: str, colour: tuple[int, int, int], width: int,
-         font: "ImageFont.ImageFont | ImageFont.FreeTypeFont") -> None:
+def evidence_image(source: str | Path, report: ImageReport) -> Image.Image:
+    """The photo at ``source`` loaded as the detector loads it (EXIF orientation, size limits) and annotated."""
+    from detector.io import load_image
+
+    loaded = load_image(source)
+    img = loaded.image
+    if loaded.scale != 1.0:  # reports are in original coordinates; draw on an image of that size
+        img = img.resize(loaded.original_size)
+    return annotate(img, report)
+
+
+def _box(draw: ImageDraw.ImageDraw, xyxy: list[float], label: str, colour: tuple[int, int, int], width: int,
+         font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> None:
     draw.rectangle(xyxy, outline=colour, width=width)
     x1, y1 = xyxy[0], xyxy[1]
     tb = draw.textbbox((x1, y1), label, font=font)
@@ -102,7 +108,7 @@ def _box(draw: "ImageDraw.ImageDraw", xyxy: list[float], label: str, colour: tup
     draw.text((x1 + 3, top + 1), label, fill=(255, 255, 255), font=font)
 
 
-def _font(size: int) -> "ImageFont.ImageFont | ImageFont.FreeTypeFont":
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     from PIL import ImageFont
 
     # DejaVu ships with Debian's fonts-dejavu-core (installed by `make`); Pillow's own font otherwise.

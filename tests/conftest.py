@@ -306,3 +306,20 @@ def perspective(mark: Image.Image, tilt: float) -> Image.Image:
         a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
     coeffs = np.linalg.solve(np.array(a, float), np.array([c for p in src for c in p], float))
     return mark.transform((w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BICUBIC)
+
+
+def flagged_report(path: str = "x.jpg", text: str = "Adibas") -> Any:
+    """A blocked ``ImageReport`` with a logo box at (10, 10)-(60, 40) and a look-alike text box at (100, 100)-(180, 130)."""
+    from detector.types import Box, Decision, Flag, ImageReport, LogoMatch, Relation, Severity, TextSpan
+
+    return ImageReport(
+        path=path,
+        ok=True,
+        decision=Decision.BLOCK,
+        risk=0.9,
+        logos=(LogoMatch("Nike", 0.9, Box(10, 10, 60, 40), "marks/nike.png"),),
+        texts=(TextSpan(text, 0.9, Box(100, 100, 180, 130), brand="Adidas", relation=Relation.LOOKALIKE),),
+        flags=(Flag("lookalike_brand_text", Severity.BLOCK, f"{text!r} looks like Adidas", brand="Adidas",
+                    evidence=(f"text {text!r}",)),),
+        sha256="ab" * 32,
+    )

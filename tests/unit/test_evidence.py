@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import flagged_report
 from PIL import Image
 
 from detector.evidence import annotate, write_evidence
-from detector.types import Box, Decision, Flag, ImageReport, LogoMatch, Relation, Severity, TextSpan
-
-
-def _report(path: str = "x.jpg") -> ImageReport:
-    return ImageReport(
-        path=path,
-        ok=True,
-        decision=Decision.BLOCK,
-        risk=0.9,
-        logos=(LogoMatch("Nike", 0.9, Box(10, 10, 60, 40), "marks/nike.png"),),
-        texts=(TextSpan("Adibas", 0.9, Box(100, 100, 180, 130), brand="Adidas", relation=Relation.LOOKALIKE),),
-        flags=(Flag("lookalike_brand_text", Severity.BLOCK, "'Adibas' looks like Adidas", brand="Adidas"),),
-        sha256="ab" * 32,
-    )
+from detector.types import Flag, ImageReport, Severity
 
 
 def test_annotate_draws_boxes_and_adds_a_footer():
     img = Image.new("RGB", (200, 160), (255, 255, 255))
-    out = annotate(img, _report())
+    out = annotate(img, flagged_report())
     assert out.width == 200 and out.height > 160  # footer below the photo
     arr = np.asarray(out)
     assert tuple(arr[25, 10]) != (255, 255, 255)  # logo box outline at x1
@@ -36,7 +24,7 @@ def test_annotate_draws_boxes_and_adds_a_footer():
 def test_write_evidence_names_files_by_stem_and_hash(tmp_path):
     src = tmp_path / "photo.png"
     Image.new("RGB", (200, 160), (200, 200, 200)).save(src)
-    target = write_evidence(src, _report(str(src)), tmp_path / "ev")
+    target = write_evidence(src, flagged_report(str(src)), tmp_path / "ev")
     assert target is not None and target.name == "photo-abababab.evidence.jpg"
     assert Image.open(target).width == 200
     assert write_evidence(src, ImageReport.failed(str(src), "bad"), tmp_path / "ev") is None
@@ -50,7 +38,7 @@ def test_long_flag_messages_wrap_inside_the_image_width():
     lines = _wrap(f"[block] logo_text_mismatch: {message}", font, 300)
     assert len(lines) > 1 and all(font.getlength(line) <= 300 for line in lines)
     assert " ".join(line.strip() for line in lines) == f"[block] logo_text_mismatch: {message}"
-    short = _report()
+    short = flagged_report()
     long = ImageReport(**{**short.__dict__, "flags": (Flag("logo_text_mismatch", Severity.BLOCK, message, brand="Nike"),)})
     img = Image.new("RGB", (320, 160), (255, 255, 255))
     assert annotate(img, long).height > annotate(img, short).height  # the footer grew instead of cutting the text
