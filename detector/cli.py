@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
     scan.add_argument("--catalog", metavar="DIR", help="brand catalog directory (default: the bundled demo catalog)")
     scan.add_argument(
-        "--format", choices=["jsonl", "csv", "table"], default="jsonl", help="output format (default: jsonl; table is for people)"
+        "--format", choices=["jsonl", "csv", "table", "html"], default="jsonl",
+        help="output format (default: jsonl; table and html are for people: html is one page with the annotated photos)"
     )
     scan.add_argument("--output", "-o", metavar="FILE", help="write to FILE (replaced atomically) instead of stdout")
     scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, logos, thresholds)")

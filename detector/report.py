@@ -1,4 +1,4 @@
-"""Report sinks: JSONL and CSV, to stdout or to a file replaced atomically.
+"""Report sinks: JSONL, CSV, a readable table and an HTML page, to stdout or to a file replaced atomically.
 
 A file sink writes to ``<output>.partial`` beside the target, one whole record
 per line, flushed as it goes; ``close()`` renames it over the target. If the
@@ -27,6 +27,8 @@ class OutputFormat(str, Enum):
     CSV = "csv"
     #: One readable line per image (plus a line per flag) for people, not programs.
     TABLE = "table"
+    #: One self-contained page with the annotated photos (``report_html``), for reviewers.
+    HTML = "html"
 
 
 CSV_COLUMNS = ("path", "ok", "error", "decision", "risk", "brands", "flags", "texts", "logos", "sha256")
@@ -48,19 +50,33 @@ class ReportSink:
         if self._csv is not None:
             self._csv.writerow(CSV_COLUMNS)
         self.count = 0
+        self._summary = ScanSummary()
+        if self.fmt is OutputFormat.HTML:
+            from detector.report_html import page_head
+
+            self._fh.write(page_head())
 
     def write(self, report: ImageReport) -> None:
         if self._csv is not None:
             self._csv.writerow(csv_row(report))
         elif self.fmt is OutputFormat.TABLE:
             self._fh.write(table_lines(report))
+        elif self.fmt is OutputFormat.HTML:
+            from detector.report_html import image_section
+
+            self._fh.write(image_section(report))
         else:
             self._fh.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
         self._fh.flush()
         self.count += 1
+        self._summary.add(report)
 
     def close(self) -> None:
         """Finish the output: for a file, fsync it and move it over the target."""
+        if self.fmt is OutputFormat.HTML:
+            from detector.report_html import page_tail
+
+            self._fh.write(page_tail(self._summary.decisions, self._summary.errors))
         if self.target is None or self.partial is None:
             self._fh.flush()
             return
@@ -75,10 +91,10 @@ class ReportSink:
         if self.target is not None:
             self._fh.close()
 
-    def __enter__(self) -> "ReportSink":
+    def __enter__(self) -> ReportSink:
         return self
 
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
         if exc_type is None or exc_type is KeyboardInterrupt:
             self.close()
         else:
