@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # and the DejaVu fonts (rendered-text tests and examples/make_examples.py).
 APT_PACKAGES := wamerican fonts-dejavu-core
 
-.PHONY: demo test test-fast setup system-deps benchmarks clean
+.PHONY: demo test test-fast lint setup system-deps benchmarks clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,9 @@ test: setup system-deps
 
 test-fast: setup system-deps
 	$(BIN)/python -m pytest -m "not real"
+
+lint: setup
+	$(BIN)/ruff check detector tests benchmarks models
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -19,8 +19,8 @@ from detector.errors import (
 from detector.io import load_image
 from detector.pipeline import Detector
 from detector.types import (
-    BrandSighting,
     Box,
+    BrandSighting,
     Decision,
     Flag,
     ImageReport,

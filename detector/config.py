@@ -135,7 +135,7 @@ class Config:
         _validate(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Config":
+    def from_dict(cls, data: dict[str, Any]) -> Config:
         """Build a config from nested mappings; unknown or ill-typed keys raise ``ConfigError``."""
         if not isinstance(data, dict):
             raise ConfigError(f"config must be a mapping of sections, got {type(data).__name__}")
@@ -154,7 +154,7 @@ class Config:
         return cls(**sections)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Config":
+    def from_file(cls, path: str | Path) -> Config:
         """Load a YAML config file (JSON is valid YAML too)."""
         import yaml
 

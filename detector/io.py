@@ -53,7 +53,7 @@ _MAGIC: tuple[tuple[bytes, int], ...] = (
 class LoadedImage:
     """An RGB image ready for the stages, with where it came from."""
 
-    image: "Image.Image"
+    image: Image.Image
     source: str
     sha256: str | None
     format: str | None
@@ -138,7 +138,7 @@ def _decode(data: bytes, label: str, digest: str, limits: Limits) -> LoadedImage
     except UnidentifiedImageError as exc:
         hint = " (the file looks like text)" if _looks_like_text(data) else ""
         raise InvalidImage(f"{label}: not a recognised image format{hint}") from exc
-    except Exception as exc:  # noqa: BLE001 - PIL plugins raise many types on hostile headers
+    except Exception as exc:  # PIL plugins raise many types on hostile headers
         raise InvalidImage(f"{label}: cannot parse image header: {exc}") from exc
 
     if img.format not in SUPPORTED_FORMATS:
@@ -154,22 +154,22 @@ def _decode(data: bytes, label: str, digest: str, limits: Limits) -> LoadedImage
             img.load()
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"{label}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - truncated or corrupt data: OSError, SyntaxError, ValueError...
+    except Exception as exc:  # truncated or corrupt data: OSError, SyntaxError, ValueError...
         reason = "file is truncated or corrupt" if "truncated" in str(exc) else f"cannot decode pixels: {exc}"
         raise InvalidImage(f"{label}: {reason}") from exc
     return _finish(img, label, digest, img.format, limits)
 
 
-def _finish(img: "Image.Image", label: str, digest: str | None, fmt: str | None, limits: Limits) -> LoadedImage:
+def _finish(img: Image.Image, label: str, digest: str | None, fmt: str | None, limits: Limits) -> LoadedImage:
     from PIL import ImageOps
 
     try:
         img = ImageOps.exif_transpose(img) or img
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose an otherwise good image
+    except Exception:  # noqa: BLE001, S110 - a broken EXIF block must not lose an otherwise good image
         pass
     try:
         rgb = to_rgb(img)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise InvalidImage(f"{label}: cannot convert mode {img.mode} to RGB: {exc}") from exc
     original = (rgb.width, rgb.height)
     if max(original) > limits.max_side:
@@ -178,7 +178,7 @@ def _finish(img: "Image.Image", label: str, digest: str | None, fmt: str | None,
     return LoadedImage(image=rgb, source=label, sha256=digest, format=fmt, original_size=original)
 
 
-def to_rgb(img: "Image.Image") -> "Image.Image":
+def to_rgb(img: Image.Image) -> Image.Image:
     """Convert any PIL mode to 8-bit RGB; transparency is composited onto white."""
     import numpy as np
     from PIL import Image

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from detector.types import ImageReport
 
@@ -91,10 +91,10 @@ class ReportSink:
         if self.target is not None:
             self._fh.close()
 
-    def __enter__(self) -> ReportSink:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: Any, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if exc_type is None or exc_type is KeyboardInterrupt:
             self.close()
         else:

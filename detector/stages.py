@@ -24,7 +24,7 @@ class OcrBackend(Protocol):
 
     name: str
 
-    def read(self, image: "Image.Image") -> list[TextSpan]: ...
+    def read(self, image: Image.Image) -> list[TextSpan]: ...
 
 
 @runtime_checkable
@@ -33,7 +33,7 @@ class LogoStage(Protocol):
 
     name: str
 
-    def find(self, image: "Image.Image") -> list[LogoMatch]: ...
+    def find(self, image: Image.Image) -> list[LogoMatch]: ...
 
 
 @runtime_checkable
@@ -43,7 +43,7 @@ class RulesStage(Protocol):
     name: str
 
     def evaluate(
-        self, texts: Sequence[TextSpan], logos: Sequence[LogoMatch], listing: "Listing | None" = None
+        self, texts: Sequence[TextSpan], logos: Sequence[LogoMatch], listing: Listing | None = None
     ) -> Verdict: ...
 
 
@@ -52,7 +52,7 @@ class NoOcr:
 
     name = "none"
 
-    def read(self, image: "Image.Image") -> list[TextSpan]:
+    def read(self, image: Image.Image) -> list[TextSpan]:
         return []
 
 
@@ -61,7 +61,7 @@ class NoLogos:
 
     name = "none"
 
-    def find(self, image: "Image.Image") -> list[LogoMatch]:
+    def find(self, image: Image.Image) -> list[LogoMatch]:
         return []
 
 
@@ -71,7 +71,7 @@ class NoRules:
     name = "none"
 
     def evaluate(
-        self, texts: Sequence[TextSpan], logos: Sequence[LogoMatch], listing: "Listing | None" = None
+        self, texts: Sequence[TextSpan], logos: Sequence[LogoMatch], listing: Listing | None = None
     ) -> Verdict:
         return Verdict(texts=tuple(texts))
 
@@ -96,7 +96,7 @@ class AnyLogos:
             if callable(load):
                 load()
 
-    def find(self, image: "Image.Image") -> list[LogoMatch]:
+    def find(self, image: Image.Image) -> list[LogoMatch]:
         best: dict[str, LogoMatch] = {}
         for stage in self.stages:
             for m in stage.find(image):

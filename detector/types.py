@@ -27,7 +27,7 @@ class Decision(str, Enum):
         return _DECISION_RANK[self]
 
     @classmethod
-    def worst(cls, decisions: "list[Decision] | tuple[Decision, ...]") -> "Decision":
+    def worst(cls, decisions: list[Decision] | tuple[Decision, ...]) -> Decision:
         """The most severe of ``decisions`` (``ALLOW`` when empty)."""
         return max(decisions, key=lambda d: d.rank, default=cls.ALLOW)
 
@@ -75,7 +75,7 @@ class Box:
             raise ValueError(f"box must have x2 >= x1 and y2 >= y1, got {coords!r}")
 
     @classmethod
-    def from_points(cls, points: "list[tuple[float, float]] | list[list[float]]") -> "Box":
+    def from_points(cls, points: list[tuple[float, float]] | list[list[float]]) -> Box:
         """The tight box around a polygon (e.g. EasyOCR's four corners)."""
         xs = [float(p[0]) for p in points]
         ys = [float(p[1]) for p in points]
@@ -93,10 +93,10 @@ class Box:
     def area(self) -> float:
         return self.width * self.height
 
-    def scale(self, factor: float) -> "Box":
+    def scale(self, factor: float) -> Box:
         return Box(self.x1 * factor, self.y1 * factor, self.x2 * factor, self.y2 * factor)
 
-    def iou(self, other: "Box") -> float:
+    def iou(self, other: Box) -> float:
         """Intersection over union with ``other`` (0 when either is empty)."""
         ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
         iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
@@ -165,7 +165,7 @@ class Flag:
         if not self.rule:
             raise ValueError("Flag.rule must be a non-empty rule name")
         if not isinstance(self.severity, Severity):
-            raise ValueError(f"Flag.severity must be a Severity, got {self.severity!r}")
+            raise ValueError(f"Flag.severity must be a Severity, got {self.severity!r}")  # noqa: TRY004 - every check here is a ValueError
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -233,7 +233,7 @@ class ImageReport:
             _check_unit("ImageReport.risk", self.risk)
 
     @classmethod
-    def failed(cls, path: str, error: str, *, timings_ms: dict[str, float] | None = None) -> "ImageReport":
+    def failed(cls, path: str, error: str, *, timings_ms: dict[str, float] | None = None) -> ImageReport:
         return cls(path=path, ok=False, error=error, timings_ms=dict(timings_ms or {}))
 
     @property

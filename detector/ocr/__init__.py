@@ -10,7 +10,7 @@ from detector.config import OcrConfig
 from detector.errors import ConfigError
 from detector.stages import NoOcr, OcrBackend
 
-__all__ = ["OcrBackend", "create_ocr", "BACKENDS"]
+__all__ = ["BACKENDS", "OcrBackend", "create_ocr"]
 
 BACKENDS = ("easyocr", "none")
 

@@ -49,7 +49,7 @@ class EasyOcr:
         """Build the reader now (it is otherwise built on the first ``read``)."""
         self._reader()
 
-    def read(self, image: "Image.Image") -> list[TextSpan]:
+    def read(self, image: Image.Image) -> list[TextSpan]:
         import numpy as np
 
         work, factor = _downscale(image, self.max_side)
@@ -68,7 +68,7 @@ class EasyOcr:
             spans.append(span)
         return spans
 
-    def _second_reading(self, image: "Image.Image", span: TextSpan) -> TextSpan:
+    def _second_reading(self, image: Image.Image, span: TextSpan) -> TextSpan:
         """Re-read a doubtful span from its crop at a fixed height; two agreeing readings raise the confidence.
 
         A clear print read with low confidence in the full photo (small text, a busy
@@ -92,7 +92,7 @@ class EasyOcr:
             return span
         return TextSpan(text=span.text, confidence=second.confidence, box=span.box)
 
-    def read_word(self, image: "Image.Image") -> TextSpan | None:
+    def read_word(self, image: Image.Image) -> TextSpan | None:
         """Recognise ``image`` as one line of text, skipping detection (for word crops and second readings)."""
         import numpy as np
 
@@ -201,7 +201,7 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _downscale(image: "Image.Image", max_side: int) -> tuple["Image.Image", float]:
+def _downscale(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
     longest = max(image.size)
     if longest <= max_side:
         return image, 1.0
