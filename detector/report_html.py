@@ -3,8 +3,9 @@
 A reviewer opens it in a browser, attaches it to a case or sends it to a rights-holder: per image the
 decision, risk, brands, every flag with the evidence it rests on, the text read, and the annotated
 photo (``evidence.annotate``) inline as a small JPEG, so the page needs neither the photo folder nor a
-network. No script: a CSS-only switch hides the allowed images, and the summary, written last because
-the page is streamed as the scan goes, is shown first.
+network; allowed images get a small thumbnail only, so a large scan stays one page a browser opens. No
+script: a CSS-only switch hides the allowed images, and the summary, written last because the page is
+streamed as the scan goes, is shown first.
 
 Everything that comes from a photo or a path is escaped: OCR text is seller-controlled.
 """
@@ -20,8 +21,11 @@ from pathlib import Path
 
 from detector.types import ImageReport
 
-# Longest side of the inline photos: big enough to read the labels, ~30-60 kB per image.
-THUMB_SIDE = 640
+# Longest side of the inline photos. Flagged ones are the review queue: big enough to read the labels
+# (~30-60 kB each). Allowed ones are there for spot checks only, small enough that a scan of 10,000
+# photos stays a page a browser opens (~5 kB each).
+FLAGGED_SIDE = 640
+ALLOWED_SIDE = 160
 
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1em;
@@ -31,6 +35,7 @@ header { order: -3; } #summary { order: -2; } label.filter { order: -1; margin: 
 body:has(#flagged-only:checked) section.allow { display: none; }
 section.image { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1em;
                 border-top: 1px solid #ddd; padding: 1em 0; }
+section.allow { grid-template-columns: 170px minmax(0, 1fr); }
 section.image img { max-width: 100%; height: auto; border: 1px solid #ccc; }
 .decision { font-weight: 700; padding: .1em .5em; border-radius: 4px; color: #fff; }
 .allow .decision { background: #148c3c; } .review .decision { background: #d88c00; }
@@ -123,7 +128,8 @@ def _photo(report: ImageReport, source: str | Path | None) -> str:
         image = evidence_image(path, report)
     except (OSError, DetectorError) as exc:  # moved or changed since the scan: the findings still stand
         return f"<p class=\"muted\">Photo not shown: {escape(str(exc))}</p>"
-    image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    side = FLAGGED_SIDE if report.flagged else ALLOWED_SIDE
+    image.thumbnail((side, side))
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=80)
     data = base64.b64encode(buf.getvalue()).decode("ascii")

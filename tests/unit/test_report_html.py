@@ -111,3 +111,16 @@ def test_scan_format_html(fake_stages, tmp_path, images, capsys) -> None:
     assert sorted(page.sections) == ["image allow", "image block", "image error"]
     assert len(page.images) == 2  # the two readable photos, inline
     assert re.search(r"3 images: 1 block, 0 review, 1 allow, 1 unreadable", " ".join("".join(page.text).split()))
+
+
+def test_allowed_photos_are_small_thumbnails_flagged_ones_readable(tmp_path: Path) -> None:
+    src = tmp_path / "big.png"
+    Image.new("RGB", (1200, 900), (255, 255, 255)).save(src)
+    allowed = ImageReport(path=str(src), ok=True, decision=Decision.ALLOW, risk=0.0)
+
+    def side(section: str) -> int:
+        [data] = _parse(section).images
+        return max(Image.open(io.BytesIO(base64.b64decode(data.split(",", 1)[1]))).size)
+
+    assert side(image_section(allowed)) == 160
+    assert side(image_section(flagged_report(str(src)))) == 640
