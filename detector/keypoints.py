@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAGE_VERSION = "v1"
+# From this many marks without cached keypoints, ``from_catalog`` says it will take a while.
+SLOW_NOTICE_MARKS = 50
 # Reference tables at least this large are searched through an inverted file (IVF_NPROBE lists of
 # 4·sqrt(n)) instead of exhaustively.
 IVF_MIN_DESCRIPTORS = 20000
@@ -423,9 +425,17 @@ class KeypointLogos:
         stage.catalog = catalog
         settings = json.dumps([STAGE_VERSION, cv2.__version__, dataclasses.asdict(stage.matcher.cfg)], sort_keys=True)
         base = (Path(cache_dir) if cache_dir is not None else _user_cache()) / "keypoints"
+        marks = []
         for brand, mark in catalog.iter_marks():
             data = catalog.mark_bytes(brand, mark)
-            cached = base / f"{hashlib.sha256(data + settings.encode()).hexdigest()[:32]}.npz"
+            marks.append((brand, mark, data, base / f"{hashlib.sha256(data + settings.encode()).hexdigest()[:32]}.npz"))
+        new = sum(not cached.is_file() for *_, cached in marks)
+        if new >= SLOW_NOTICE_MARKS:
+            # Minutes for a large catalog, with nothing else on screen: say why, once.
+            log.warning(
+                "describing %d catalog marks for the keypoint stage (~0.1 s each, once: cached under %s)", new, base
+            )
+        for brand, mark, data, cached in marks:
             if cached.is_file():
                 try:
                     stage.matcher.load(brand.name, mark, cached)

@@ -205,3 +205,16 @@ def test_warm_up_builds_the_search_index_before_the_first_photo() -> None:
     AnyLogos([stage]).load()
     assert stage.matcher._index is not None
     KeypointLogos().load()  # no references: nothing to build, no error
+
+
+def test_a_long_first_description_is_announced_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from detector import keypoints
+
+    monkeypatch.setattr(keypoints, "SLOW_NOTICE_MARKS", 1)
+    cat = _catalog(tmp_path / "cat")
+    with caplog.at_level(logging.WARNING):
+        KeypointLogos.from_catalog(cat, cache_dir=tmp_path / "cache")
+        KeypointLogos.from_catalog(cat, cache_dir=tmp_path / "cache")  # cached: nothing to announce
+    assert caplog.text.count("describing 1 catalog marks for the keypoint stage") == 1
