@@ -323,3 +323,12 @@ def flagged_report(path: str = "x.jpg", text: str = "Adibas") -> Any:
                     evidence=(f"text {text!r}",)),),
         sha256="ab" * 32,
     )
+
+
+def fabric(seed: int = 0, size: tuple[int, int] = (480, 360)) -> Image.Image:
+    """A light, noisy, softly shaded background: cloth, not a flat test card."""
+    rng = np.random.default_rng(seed)
+    h, w = size[1], size[0]
+    shade = np.linspace(170, 215, w)[None, :] + np.linspace(0, 20, h)[:, None]
+    img = shade[:, :, None] * np.array([1.0, 0.93, 0.8]) + rng.normal(0, 6, (h, w, 3))
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))

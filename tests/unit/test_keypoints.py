@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import perspective
+from conftest import fabric, perspective
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from detector import keypoints
@@ -31,19 +31,11 @@ def _wordmark(text: str = "ZORBIX", size: int = 90) -> Image.Image:
     return im
 
 
-def _fabric(seed: int = 0, size: tuple[int, int] = (640, 480)) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    h, w = size[1], size[0]
-    shade = np.linspace(175, 215, w)[None, :] + np.linspace(0, 20, h)[:, None]
-    img = shade[:, :, None] * np.array([1.0, 0.93, 0.8]) + rng.normal(0, 5, (h, w, 3))
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
-
-
 def _printed(mark: Image.Image, tilt: float = 0.15, at: tuple[int, int] = (150, 170)) -> tuple[Image.Image, Box]:
     m = mark.copy()
     m.thumbnail((360, 360))
     m = perspective(m, tilt).filter(ImageFilter.GaussianBlur(0.8))
-    photo = _fabric()
+    photo = fabric(size=(640, 480))
     photo.paste(m, at, m)
     x0, y0, x1, y1 = m.getbbox()
     return photo, Box(at[0] + x0, at[1] + y0, at[0] + x1, at[1] + y1)
@@ -68,14 +60,14 @@ def test_a_printed_mark_is_found_at_its_place(stage: KeypointLogos) -> None:
 
 
 def test_the_bare_background_reports_nothing(stage: KeypointLogos) -> None:
-    assert stage.find(_fabric()) == []
+    assert stage.find(fabric(size=(640, 480))) == []
 
 
 def test_light_print_on_dark_cloth_is_found(stage: KeypointLogos) -> None:
     white = Image.new("RGBA", _wordmark("QUAFFLE").size, (240, 240, 240, 0))
     white.putalpha(_wordmark("QUAFFLE").getchannel("A"))
     m = perspective(white, 0.1)
-    photo = Image.fromarray((255 - np.asarray(_fabric(2))) // 3)
+    photo = Image.fromarray((255 - np.asarray(fabric(2, (640, 480)))) // 3)
     photo.paste(m, (40, 120), m)
     assert [f.brand for f in stage.find(photo)][:1] == ["Quaffle"]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fabric
 from PIL import Image, ImageDraw, ImageFilter
 
 from detector.errors import CatalogError
@@ -32,15 +33,6 @@ def _ring(size: int = 200) -> Image.Image:
     return im
 
 
-def _fabric(seed: int = 0, size: tuple[int, int] = (480, 360)) -> Image.Image:
-    """A light, noisy, softly shaded background: cloth, not a flat test card."""
-    rng = np.random.default_rng(seed)
-    h, w = size[1], size[0]
-    shade = np.linspace(170, 215, w)[None, :] + np.linspace(0, 20, h)[:, None]
-    img = shade[:, :, None] * np.array([1.0, 0.93, 0.8]) + rng.normal(0, 6, (h, w, 3))
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
-
-
 def _print(photo: Image.Image, mark: Image.Image, at: tuple[int, int], side: int, angle: float) -> tuple[Image.Image, Box]:
     m = mark.copy()
     m.thumbnail((side, side))
@@ -63,7 +55,7 @@ def test_is_a_logo_stage(matcher: ShapeMatcher) -> None:
 
 @pytest.mark.parametrize(("brand", "mark", "angle"), [("Bolt", _bolt(), 8.0), ("Ring", _ring(), -6.0)])
 def test_a_printed_mark_is_found_at_its_place(matcher: ShapeMatcher, brand: str, mark: Image.Image, angle: float) -> None:
-    photo, box = _print(_fabric(), mark, (230, 90), 150, angle)
+    photo, box = _print(fabric(), mark, (230, 90), 150, angle)
     found = matcher.find(photo)
     assert found and isinstance(found[0], LogoMatch)
     assert found[0].brand == brand and found[0].mark == f"marks/{brand.lower()}.png"
@@ -72,11 +64,11 @@ def test_a_printed_mark_is_found_at_its_place(matcher: ShapeMatcher, brand: str,
 
 
 def test_the_bare_background_reports_nothing(matcher: ShapeMatcher) -> None:
-    assert matcher.find(_fabric()) == []
+    assert matcher.find(fabric()) == []
 
 
 def test_light_print_on_dark_cloth_is_found(matcher: ShapeMatcher) -> None:
-    dark = Image.fromarray((255 - np.asarray(_fabric(1))) // 3)
+    dark = Image.fromarray((255 - np.asarray(fabric(1))) // 3)
     white_bolt = Image.new("RGBA", (200, 200), (240, 240, 240, 0))
     white_bolt.putalpha(_bolt().getchannel("A"))
     photo, box = _print(dark, white_bolt, (60, 60), 180, 0.0)
@@ -85,7 +77,7 @@ def test_light_print_on_dark_cloth_is_found(matcher: ShapeMatcher) -> None:
 
 
 def test_boxes_are_in_the_coordinates_of_the_given_image(matcher: ShapeMatcher) -> None:
-    small, box = _print(_fabric(), _bolt(), (230, 90), 150, 0.0)
+    small, box = _print(fabric(), _bolt(), (230, 90), 150, 0.0)
     big = small.resize((small.width * 3, small.height * 3))  # above max_side: matched on a resized copy
     found = matcher.find(big)
     assert found and found[0].brand == "Bolt"
@@ -94,13 +86,13 @@ def test_boxes_are_in_the_coordinates_of_the_given_image(matcher: ShapeMatcher) 
 
 
 def test_a_long_bar_does_not_match_a_round_mark(matcher: ShapeMatcher) -> None:
-    photo = _fabric()
+    photo = fabric()
     ImageDraw.Draw(photo).rectangle((100, 150, 400, 190), fill=(20, 20, 20))
     assert matcher.find(photo) == []
 
 
 def test_one_candidate_per_brand_and_threshold_applies(matcher: ShapeMatcher) -> None:
-    photo, _ = _print(_fabric(), _bolt(), (40, 40), 120, 0.0)
+    photo, _ = _print(fabric(), _bolt(), (40, 40), 120, 0.0)
     photo, _ = _print(photo, _bolt(), (300, 150), 140, 5.0)
     cands = matcher.candidates(photo)
     assert len({c.brand for c in cands}) == len(cands)
@@ -114,7 +106,7 @@ def test_threshold_must_be_a_correlation() -> None:
 
 
 def test_no_marks_finds_nothing() -> None:
-    assert ShapeMatcher([]).find(_fabric()) == []
+    assert ShapeMatcher([]).find(fabric()) == []
 
 
 @pytest.mark.parametrize(
@@ -179,5 +171,5 @@ def test_a_photo_enrolled_as_a_mark_is_left_to_the_other_stages() -> None:
     flat = Image.alpha_composite(Image.new("RGBA", (200, 200), "white"), _bolt()).convert("RGB")
     matcher = ShapeMatcher([("Photo", "photos/p.jpg", photo), ("Bolt", "marks/bolt.jpg", flat)])
     assert set(matcher.refs.brands) == {"Bolt"}
-    printed, _ = _print(_fabric(), _bolt(), (230, 90), 150, 0.0)
+    printed, _ = _print(fabric(), _bolt(), (230, 90), 150, 0.0)
     assert [m.brand for m in matcher.find(printed)] == ["Bolt"]
