@@ -67,7 +67,13 @@ def test_two_workers_answer_and_share_the_audit_log(tmp_path: Path) -> None:
             listing = {"listing_id": f"L{i}", "seller_id": "s-1", "title": "Adibas originals, 1:1 mirror quality"}
             files = [("listing", (None, json.dumps(listing), "application/json")),
                      ("images", (f"p{i}.png", _png(), "image/png"))]
-            r = httpx.post(url + CHECK_PATH, files=files, timeout=60)
+            # /readyz answered from one worker; the other may still be loading its models and says so
+            # with 503 + Retry-After, which a client honours.
+            for _ in range(60):
+                r = httpx.post(url + CHECK_PATH, files=files, timeout=60)
+                if r.status_code != 503:
+                    break
+                time.sleep(min(1.0, float(r.headers.get("retry-after", 1))))
             assert r.status_code == 200, r.text
             return r.json()
 
