@@ -161,7 +161,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from detector.config import Config
     from detector.io import FolderWalk
     from detector.pipeline import Detector
-    from detector.report import OutputFormat, ReportSink, ScanSummary
+    from detector.report import OutputFormat, ReportSink
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
@@ -180,7 +180,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     walk = FolderWalk(args.paths)
     files = list(walk)
-    summary = ScanSummary(skipped=len(walk.skipped))
     detector = Detector(config=config, catalog=args.catalog)
     if files:
         print(f"detector scan: {len(files)} images; loading models ({', '.join(detector.stages.values())})", file=sys.stderr)
@@ -192,11 +191,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. permission denied on the folder
         print(f"detector scan: error: cannot write --output {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
+    summary = sink.summary
+    summary.skipped = len(walk.skipped)
     interrupted = False
     try:
         for report in detector.scan_paths(_progress(files, disabled=args.no_progress)):
             sink.write(report)
-            summary.add(report)
             if args.evidence and report.flagged:
                 from detector.evidence import write_evidence
 

@@ -50,7 +50,7 @@ class ReportSink:
         if self._csv is not None:
             self._csv.writerow(CSV_COLUMNS)
         self.count = 0
-        self._summary = ScanSummary()
+        self.summary = ScanSummary()  # what was written: the HTML page's last section, the CLI's last line
         if self.fmt is OutputFormat.HTML:
             from detector.report_html import page_head
 
@@ -69,14 +69,14 @@ class ReportSink:
             self._fh.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
         self._fh.flush()
         self.count += 1
-        self._summary.add(report)
+        self.summary.add(report)
 
     def close(self) -> None:
         """Finish the output: for a file, fsync it and move it over the target."""
         if self.fmt is OutputFormat.HTML:
             from detector.report_html import page_tail
 
-            self._fh.write(page_tail(self._summary.decisions, self._summary.errors))
+            self._fh.write(page_tail(self.summary.decisions, self.summary.errors))
         if self.target is None or self.partial is None:
             self._fh.flush()
             return
