@@ -294,7 +294,7 @@ class Matcher:
             if key[:length] not in by_key and key[-length:] not in by_key:
                 continue
             for part, rest in ((key[:length], key[length:]), (key[-length:], key[:-length])):
-                entries = self.lex.by_key.get(part)
+                entries = by_key.get(part)
                 if not entries:
                     continue
                 e = entries[0]
