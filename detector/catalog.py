@@ -12,6 +12,7 @@ and rewrite ``catalog.yaml`` atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -34,7 +35,8 @@ CATALOG_FILE = "catalog.yaml"
 MARKS_DIR = "marks"
 FORMAT_VERSION = 1
 
-_BRAND_KEYS = ("name", "aliases", "marks", "authorized_sellers")
+_BRAND_KEYS = ("name", "aliases", "marks", "authorized_sellers", "min_price")
+_LIST_KEYS = ("aliases", "marks", "authorized_sellers")
 _TOP_KEYS = ("version", "brands")
 # PIL format name -> extension given to an enrolled mark (the source's own suffix may be missing or odd).
 _WRITTEN_HEADER = "Brand catalog (format: docs/DESIGN.md). Rewritten by detector.catalog: comments are not kept."
@@ -58,6 +60,9 @@ class Brand:
     aliases: tuple[str, ...] = ()
     marks: tuple[str, ...] = ()
     authorized_sellers: tuple[str, ...] = ()
+    # Reference prices: ("", price) for the brand as a whole, (keyword, price) for products whose
+    # listing text names the keyword ("air jordan", "submariner"). Empty: no price check.
+    min_price: tuple[tuple[str, float], ...] = ()
 
     @property
     def all_names(self) -> tuple[str, ...]:
@@ -67,9 +72,12 @@ class Brand:
     def to_dict(self) -> dict[str, Any]:
         """The brand as written in ``catalog.yaml``; empty optional fields are left out."""
         out: dict[str, Any] = {"name": self.name}
-        for key in ("aliases", "marks", "authorized_sellers"):
+        for key in _LIST_KEYS:
             if getattr(self, key):
                 out[key] = list(getattr(self, key))
+        if self.min_price:
+            prices = dict(self.min_price)
+            out["min_price"] = prices[""] if list(prices) == [""] else {k or "default": v for k, v in prices.items()}
         return out
 
 
@@ -277,10 +285,28 @@ def _parse_brand(i: int, raw: Any, root: Path, *, check_images: bool) -> Brand:
     unknown = sorted(set(map(str, raw)) - set(_BRAND_KEYS))
     if unknown:
         raise CatalogError(f"{where}: unknown key(s) {unknown}; expected {list(_BRAND_KEYS)}")
-    lists = {key: _string_list(where, key, raw.get(key)) for key in _BRAND_KEYS[1:]}
+    lists = {key: _string_list(where, key, raw.get(key)) for key in _LIST_KEYS}
     for j, mark in enumerate(lists["marks"]):
         _check_mark(f"{where}: marks[{j}] {mark!r}", mark, root, check_images=check_images)
-    return Brand(name, lists["aliases"], lists["marks"], lists["authorized_sellers"])
+    return Brand(name, lists["aliases"], lists["marks"], lists["authorized_sellers"], _min_price(where, raw.get("min_price")))
+
+
+def _min_price(where: str, value: Any) -> tuple[tuple[str, float], ...]:
+    """``min_price``: a number (the whole brand) or a mapping of product keyword → number (``default``:
+    the whole brand), as ``(keyword, price)`` pairs with "" for the brand as a whole."""
+    if value is None:
+        return ()
+    items = value.items() if isinstance(value, dict) else [("default", value)]
+    out: list[tuple[str, float]] = []
+    for key, price in items:
+        label = "min_price" if not isinstance(value, dict) else f"min_price[{key!r}]"
+        if not isinstance(key, str) or not key.strip():
+            raise CatalogError(f"{where}: min_price keys must be product keywords (strings), got {key!r}")
+        if isinstance(price, bool) or not isinstance(price, (int, float)) or not (0 < float(price) < float("inf")):
+            raise CatalogError(f"{where}: {label} must be a positive number (a price), got {price!r}")
+        keyword = "" if key == "default" else " ".join(_key(key).split())
+        out.append((keyword, float(price)))
+    return tuple(out)
 
 
 def _string_list(where: str, key: str, value: Any) -> tuple[str, ...]:
@@ -377,8 +403,8 @@ def add_brand(
         taken.add(filename.casefold())
         plans.append((src, f"{MARKS_DIR}/{filename}"))
 
-    updated = Brand(
-        name=base.name,
+    updated = dataclasses.replace(
+        base,
         aliases=_merge(base.aliases, aliases, exclude=base.name),
         marks=base.marks + tuple(m for _, m in plans),
         authorized_sellers=_merge(base.authorized_sellers, authorized_sellers),

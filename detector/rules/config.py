@@ -48,6 +48,7 @@ _SCHEMA: dict[str, Any] = {
         "declared_brand_severity": Severity,
         "unauthorized_seller_severity": Severity,
     },
+    "price": {"below_ratio": float, "severity": Severity},
     "vocabulary": list,
     "extra_vocabulary": list,
 }
@@ -121,6 +122,14 @@ class MismatchConfig:
 
 
 @dataclass(frozen=True)
+class PriceConfig:
+    """A listing priced under ``below_ratio`` × its brand's ``min_price`` gets a ``severity`` flag."""
+
+    below_ratio: float
+    severity: Severity
+
+
+@dataclass(frozen=True)
 class RulesConfig:
     """Everything tunable about the rules layer; ``RulesConfig.default()`` is the shipped file."""
 
@@ -131,6 +140,7 @@ class RulesConfig:
     dictionary: DictionaryConfig
     mixed_script_severity: Severity
     mismatch: MismatchConfig
+    price: PriceConfig
     vocabulary: tuple[Term, ...]
 
     @classmethod
@@ -286,6 +296,10 @@ def _build(d: dict[str, Any]) -> RulesConfig:
         dictionary=dictionary,
         mixed_script_severity=_severity(d["mixed_script"]["severity"], "mixed_script.severity"),
         mismatch=mismatch,
+        price=PriceConfig(
+            below_ratio=_unit(d["price"]["below_ratio"], "price.below_ratio"),
+            severity=_severity(d["price"]["severity"], "price.severity"),
+        ),
         vocabulary=tuple(_term(t, i) for i, t in enumerate(d["vocabulary"])),
     )
 

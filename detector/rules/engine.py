@@ -24,6 +24,7 @@ from detector.rules.lookalike import Match, Matcher, TextMatches
 from detector.rules.mismatch import (
     declared_brand_mismatch,
     logo_text_mismatch,
+    price_below_reference,
     quote_logo,
     quote_span,
     unauthorized_seller,
@@ -46,6 +47,22 @@ _WHAT = {
     "repetition": "is the brand name {form!r} with letters doubled or dropped ({detail})",
     "phonetic": "sounds like the brand name {form!r} ({detail})",
 }
+# Why a weak match (``Match.strong`` False) asks for review instead of blocking.
+_WEAK = {
+    "phonetic": "a phonetic match only",
+    "styled": "a listing trick, not a misprint",
+}
+_WHAT.update({
+    "styled": "is the brand name {form!r} written in styled Unicode letters, a way past keyword filters",
+    "shuffle": "is the brand name {form!r} with its letters shuffled ({detail})",
+    "multi_edit": "looks like the brand name {form!r} with several letters changed ({detail}; similarity {similarity:.2f})",
+    "first_letter": "is the brand name {form!r} with its first letter changed ({detail})",
+    "short_edit": "is the short brand name {form!r} with a look-alike letter ({detail})",
+    "inside": "is the brand name {form!r} with letters added around it ({detail})",
+    "pun": "plays on the brand name {form!r}: it {detail}",
+    "rotation": "is the brand name {form!r} with its halves swapped ({detail})",
+    "words": "imitates the brand name {form!r} word by word ({detail})",
+})
 _WHAT_EDITED = "looks like the brand name {form!r} ({detail}; similarity {similarity:.2f})"
 
 def _brands(catalog: Any) -> Iterable[BrandLike]:
@@ -160,7 +177,7 @@ class Rules:
         if m.op == "spaced":
             severity = cfg.lookalike.spaced_severity
         if not m.strong:
-            reasons.append("a phonetic match only")
+            reasons.append(_WEAK.get(m.op, "more than a typo, so a person should look"))
         if m.needs_context:
             severity = cap_severity(severity, cfg.dictionary.context_severity)
             reasons.append(f"an ordinary word, flagged because the photo or listing shows {m.brand}")
@@ -223,6 +240,8 @@ class Rules:
         flags.extend(logo_text_mismatch(exact_texts, logos, cfg))
         flags.extend(declared_brand_mismatch(listing, declared, seen, cfg))
         flags.extend(unauthorized_seller(listing, exact_seen, self.lexicon, cfg))
+        priced = ([declared] if declared else []) + [brand for brand, _ in seen]
+        flags.extend(price_below_reference(listing, priced, self.lexicon, cfg))
         flags = _dedupe(flags)
         score = risk(flags, cfg.weights)
         return Verdict(

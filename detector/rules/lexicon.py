@@ -117,14 +117,30 @@ class Lexicon:
         # is worth an exact look-up only if it is one of these.
         self.word_prefixes = frozenset(e.words[:n] for e in latin for n in range(2, len(e.words) + 1))
         self.by_vskel: dict[str, list[Entry]] = defaultdict(list)
+        # Knockoff proposals (rules/knockoff.py): the letters sorted (shuffles), a name's first and
+        # last four letters (puns keep one of them), and each word of a multi-word name with its place.
+        self.by_letters: dict[str, list[Entry]] = defaultdict(list)
+        self.by_prefix: dict[str, list[Entry]] = defaultdict(list)
+        self.by_suffix: dict[str, list[Entry]] = defaultdict(list)
+        self.word_places: dict[str, list[tuple[Entry, int]]] = defaultdict(list)
         for e in latin:
             if e.length >= 5:
                 self.by_vskel[visual_fold(e.pskel)].append(e)
+            if e.length >= 4:
+                self.by_letters["".join(sorted(e.key))].append(e)
+            if e.length >= 6:
+                self.by_prefix[e.key[:4]].append(e)
+                self.by_suffix[e.key[-4:]].append(e)
+            if len(e.words) >= 2:
+                for place, word in enumerate(e.words):
+                    if len(word) >= 2 and word not in CONNECTORS:
+                        self.word_places[word].append((e, place))
         self.max_words = max((len(e.words) for e in latin), default=1)
         self.max_key_len = max((e.length for e in latin), default=0)
         self.key_lengths = sorted({e.length for e in latin})
         # Freeze the indexes: a miss must not insert an empty list.
-        for name in ("by_key", "by_skel", "by_collapsed", "by_brand", "by_vskel"):
+        for name in ("by_key", "by_skel", "by_collapsed", "by_brand", "by_vskel", "by_letters", "by_prefix", "by_suffix",
+                     "word_places"):
             setattr(self, name, dict(getattr(self, name)))
 
     @classmethod
@@ -164,6 +180,11 @@ class Lexicon:
     def authorized_sellers(self, brand: str) -> tuple[str, ...]:
         b = self.brands.get(brand)
         return tuple(getattr(b, "authorized_sellers", ()) or ()) if b is not None else ()
+
+    def min_prices(self, brand: str) -> tuple[tuple[str, float], ...]:
+        """The brand's reference prices as ``(keyword, price)`` pairs ("" = the whole brand)."""
+        b = self.brands.get(brand)
+        return tuple(getattr(b, "min_price", ()) or ()) if b is not None else ()
 
     def genuine_spellings(self) -> list[str]:
         """Every name and alias as written, for tests and benchmarks."""

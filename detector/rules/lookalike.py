@@ -24,25 +24,23 @@ against brands the caller names as context (a logo in the photo, the declared br
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import NamedTuple
 
-import jellyfish
 import numpy as np
 from rapidfuzz import process
-from rapidfuzz.distance import OSA, Levenshtein
+from rapidfuzz.distance import OSA
 
 from detector.rules.config import LookalikeConfig
 from detector.rules.dictionary import WordList
-from detector.rules.lexicon import Entry, Lexicon
-from detector.rules.normalize import fold, visual_fold
-from detector.rules.tokens import Candidate, Token, ngrams, single, tokenize
+from detector.rules import knockoff
+from detector.rules.knockoff import describe_edit, metaphone, short_ok
+from detector.rules.lexicon import CONNECTORS, Entry, Lexicon
+from detector.rules.normalize import fold, is_styled, visual_fold
+from detector.rules.tokens import Candidate, Token, join, ngrams, single, tokenize
 from detector.types import Relation
 
-# Single-letter ASCII homoglyphs that the skeleton keeps apart (dnstwist ``glyphs_ascii``; i/l/1 and
-# o/0 are already one glyph class in the skeleton).
-VISUAL_PAIRS = frozenset(frozenset(p) for p in ("bd", "ce", "gq", "mn", "nr", "uv", "pq"))
 # Words glued to a brand name that keep it a brand mention ("NikeStore", "adidasoriginals").
 GLUE_WORDS = frozenset({"shop", "store", "official", "online", "outlet", "com", "www", "inc", "co", "ltd", "app"})
 # Distance rows kept for strings already compared: 100,000 rows of one byte per catalog spelling plus
@@ -89,52 +87,10 @@ class TextMatches(NamedTuple):
     mixed_script: tuple[Token, ...]  # mixed-script words tied to no brand
 
 
-def describe_edit(written: str, genuine: str) -> str:
-    """A short account of how ``written`` differs from ``genuine`` ("d→b", "+e", "swap ik").
-
-    >>> describe_edit("adibas", "adidas"), describe_edit("nikee", "nike"), describe_edit("nkie", "nike")
-    ('d→b', '+e', 'swap ik→ki')
-    """
-    if len(written) == len(genuine):
-        diff = [i for i in range(len(written)) if written[i] != genuine[i]]
-        if len(diff) == 2 and diff[1] == diff[0] + 1:
-            i = diff[0]
-            if written[i] == genuine[i + 1] and written[i + 1] == genuine[i]:
-                return f"swap {genuine[i:i + 2]}→{written[i:i + 2]}"
-    parts = []
-    for op in Levenshtein.editops(genuine, written):
-        if op.tag == "replace":
-            parts.append(f"{genuine[op.src_pos]}→{written[op.dest_pos]}")
-        elif op.tag == "insert":
-            parts.append(f"+{written[op.dest_pos]}")
-        else:
-            parts.append(f"-{genuine[op.src_pos]}")
-    return ", ".join(parts[:4]) + (", …" if len(parts) > 4 else "")
-
-
-def _short_ok(written: str, genuine: str) -> bool:
-    """The only single edits of a short name still read as it: a visual swap or an interior transposition."""
-    if len(written) != len(genuine):
-        return False
-    diff = [i for i in range(len(written)) if written[i] != genuine[i]]
-    if len(diff) == 1:
-        i = diff[0]
-        return frozenset((written[i], genuine[i])) in VISUAL_PAIRS
-    if len(diff) == 2 and diff[1] == diff[0] + 1 and 0 < diff[0] and diff[1] < len(genuine) - 1:
-        i = diff[0]
-        return written[i] == genuine[i + 1] and written[i + 1] == genuine[i]
-    return False
-
-
 def _shortest_word(e: Entry) -> int:
     """Letters in the shortest real word of a name: a one-letter or numeric part ("HyperX", "Formula 1")
     cannot be dropped by a typo unnoticed, so it does not cap the edit budget."""
     return min((len(w) for w in e.words if len(w) >= 2 and w.isalpha()), default=e.length)
-
-
-@lru_cache(maxsize=65536)
-def _metaphone(key: str) -> str:
-    return jellyfish.metaphone(key) if key.isalpha() else ""
 
 
 class Matcher:
@@ -147,6 +103,8 @@ class Matcher:
         # A brand's own spellings are brands, not ordinary words ("Nike" is in wamerican).
         # Parts of multi-word names stay ordinary words ("red", "bull" of Red Bull).
         self.words = words.without(e.key for e in lexicon.entries)
+        # In a phrase, a brand that is also a word is a word again ("polo shirt", "apple pie").
+        self.all_words = words
         self.fuzzy_entries = [e for e in lexicon.entries if not e.substring_only and e.length >= 4]
         self.fuzzy_choices = [e.skel for e in self.fuzzy_entries]
         # Per-spelling edit budget, so that only pairs ``compare`` may accept leave the vectorised step.
@@ -199,11 +157,41 @@ class Matcher:
                     for c in ngrams(tokens, kinds, self.lex.max_words, self.lex.max_key_len, self.lex.word_prefixes):
                         if self._quick(c, tokens, ctx, ctx_entries, out):
                             queue.append((ti, c, tokens))
+                self._word_by_word(tokens, out)
             if self.lex.substring_pattern is not None and not text.isascii():
                 out.extend(self._substrings(text))
         if queue:
             self._fuzzy(queue, ctx, found)
         return [self._select(text, tokens, matches) for text, tokens, matches in zip(texts, toks, found)]
+
+    def _word_by_word(self, tokens: list[Token], out: list[Match]) -> None:
+        """Multi-word names imitated word by word ("Calvin Kwan", "Kansas Fried Chicken"): for every
+        token that is a word of a name, the window of tokens that would be that name is judged by
+        ``knockoff.judge_words`` (connectors between words are read past, as in names)."""
+        places = self.lex.word_places
+        seq = [i for i, t in enumerate(tokens) if t.key not in CONNECTORS]
+        for k, i in enumerate(seq):
+            for e, place in places.get(tokens[i].key, ()):
+                lo, hi = k - place, k - place + len(e.words)
+                if lo < 0 or hi > len(seq):
+                    continue
+                idx = seq[lo:hi]
+                written = tuple(tokens[j].key for j in idx)
+                if written == e.words:
+                    continue
+                verdict = knockoff.judge_words(written, e.words, self._word_weight, self.all_words.common.__contains__)
+                if verdict is not None:
+                    c = join([tokens[j] for j in idx], idx[0], idx[-1] + 1)
+                    rel = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
+                    sim = OSA.normalized_similarity(c.skel, e.skel)
+                    out.append(self._make(c, tokens, e, rel, sim, verdict.op, verdict.detail, False))
+
+    def _word_weight(self, word: str) -> float:
+        """What a name's word kept as written says: little for a number, a two-letter or stop word; more
+        for a proper noun or a made-up word ("Tommy", "Hilfiger") than for a common word ("new")."""
+        if len(word) <= 2 or not word.isalpha() or word in self.cfg.stopwords:
+            return knockoff.INTACT_MINOR
+        return knockoff.INTACT_COMMON if word in self.all_words.common else knockoff.INTACT_PROPER
 
     def _kind(self, t: Token, context: bool) -> int:
         """A token's part in n-grams (see ``tokens.ngrams``): 0 if it is not letters (nor a word of a
@@ -250,18 +238,37 @@ class Matcher:
                 proposals[id(e)] = e
         for e in ctx_entries:
             proposals[id(e)] = e
+        if self._compare_all(c, proposals.values(), tokens, ctx, out) or dict_word:
+            return False
+        if not multi and self._glued(c, tokens, out):
+            return False
+        # Shuffled letters and a long piece of a name kept (knockoff.py) are beyond any edit budget.
+        key = c.key
+        proposals = {}
+        for table, k in (
+            (self.lex.by_letters, "".join(sorted(key))),
+            (self.lex.by_letters, "".join(sorted(key[:-1])) if key.endswith("s") else ""),  # "Nkies"
+            (self.lex.by_prefix, key[:4]),
+            (self.lex.by_suffix, key[-4:]),
+        ):
+            for e in table.get(k, ()):
+                proposals[id(e)] = e
+        if proposals and self._compare_all(c, proposals.values(), tokens, ctx, out):
+            return False
+        lo, hi = self.query_len
+        return lo <= len(c.collapsed) <= hi
+
+    def _compare_all(
+        self, c: Candidate, entries: Iterable[Entry], tokens: list[Token], ctx: frozenset[str], out: list[Match]
+    ) -> bool:
+        """``compare`` ``c`` with each of ``entries``; the matches go to ``out``; True if any."""
         hit = False
-        for e in proposals.values():
+        for e in entries:
             m = self.compare(c, e, tokens, ctx)
             if m is not None:
                 out.append(m)
                 hit = True
-        if hit or dict_word:
-            return False
-        if not multi and self._glued(c, tokens, out):
-            return False
-        lo, hi = self.query_len
-        return lo <= len(c.collapsed) <= hi
+        return hit
 
     def _exact(self, c: Candidate, tokens: list[Token], out: list[Match]) -> bool:
         hits = self.lex.by_key.get(c.key)
@@ -275,8 +282,13 @@ class Matcher:
                     break
         if not hits:
             return False
+        styled = any(is_styled(tokens[i].text) for i in range(c.first, c.last))
         for e in hits:
-            if not c.splits or c.splits <= e.boundaries or (op == "plural" and c.splits - {len(c.key)} <= e.boundaries):
+            if styled:
+                # The name's letters in mathematical bold, circled, … letters: no label prints a brand
+                # that way; a listing does, to slip past keyword filters.
+                out.append(self._make(c, tokens, e, Relation.HOMOGLYPH, 1.0, "styled", "styled Unicode letters", False))
+            elif not c.splits or c.splits <= e.boundaries or (op == "plural" and c.splits - {len(c.key)} <= e.boundaries):
                 rel = Relation.ALIAS if e.is_alias else Relation.EXACT
                 out.append(self._make(c, tokens, e, rel, 1.0, op or rel.value, e.form, True))
             elif e.length >= 4 and self._gate(c, e, frozenset()) is not None:
@@ -387,20 +399,26 @@ class Matcher:
                 budget = min(budget, 1)
             rel, sim = look, OSA.normalized_similarity(c.skel, e.skel)
             long_ok = L > self.cfg.short_name_max_len and 1 <= d <= budget and len(c.skel) >= 4
-            short_ok = 4 <= L <= self.cfg.short_name_max_len and _short_ok(c.skel, e.skel)
-            if long_ok or short_ok:
+            short_fit = 4 <= L <= self.cfg.short_name_max_len and short_ok(c.skel, e.skel)
+            if long_ok or short_fit:
                 op, strong = "edit", True
             elif L >= 5 and visual_fold(c.pskel) == visual_fold(e.pskel):
                 op, strong = "visual", True  # mirror letters: "Abibas"
             elif (
                 L >= self.cfg.phonetic_min_len
                 and sim >= self.cfg.phonetic_min_similarity
-                and _metaphone(c.key) == _metaphone(e.key) != ""
+                and metaphone(c.key) == metaphone(e.key) != ""
             ):
                 op, strong = "phonetic", False
             elif in_ctx and L >= 4 and OSA.distance(c.skel, e.skel) <= max(1, budget):
                 # Only the context makes this a look-alike ("hike" beside a swoosh).
                 op, strong, relaxed = "edit", True, True
+            elif len(c.words) == 1 and (verdict := self._knockoff(c, e)) is not None:
+                # More than a typo, in the ways counterfeiters change names (knockoff.py): review.
+                gate = self._gate(c, e, ctx)
+                if gate is None:
+                    return None
+                return self._make(c, tokens, e, rel, sim, verdict.op, verdict.detail, False, gate)
             else:
                 return None
         gate = self._gate(c, e, ctx)
@@ -417,11 +435,21 @@ class Matcher:
             budget = min(budget, _shortest_word(e) - 1)
         return budget
 
+    def _knockoff(self, c: Candidate, e: Entry) -> knockoff.Verdict | None:
+        """``knockoff.judge`` on the letters as written (vowels kept apart from their look-alikes), or on
+        the skeletons when the text has digits or symbols among its letters."""
+        written, genuine = (c.key, e.key) if c.key.isalpha() and e.key.isalpha() else (c.skel, e.skel)
+        verdict = knockoff.judge(written, genuine, self.cfg.short_name_max_len)
+        if verdict is None and len(written) > 4 and written.endswith("s") and not genuine.endswith("s"):
+            verdict = knockoff.judge(written[:-1], genuine, self.cfg.short_name_max_len)  # "Nkies"
+        return verdict
+
     def _budget(self, e: Entry) -> int:
-        """Most edits any candidate may be from ``e`` (phonetic matches may use 2; context, 1)."""
+        """Most edits any candidate may be from ``e`` (phonetic matches may use 2; context, 1;
+        ``knockoff`` multi-edits one more than their weighted budget, since cheap edits count half)."""
         if e.length <= self.cfg.short_name_max_len:
             return 1
-        budget = self._edits(e)
+        budget = max(self._edits(e), math.ceil(knockoff.multi_edit_budget(e.length)) + 1)
         if e.length >= self.cfg.phonetic_min_len:
             # Phonetic respellings ("Rebook") are at most two edits in practice; a wider net only
             # slows the vectorised step down.
@@ -441,12 +469,12 @@ class Matcher:
             if c.word in self.words or c.stem in self.words:
                 return True if in_ctx else None
             return False
-        plain = [len(w) > 2 and w in self.words for w in c.words]
+        plain = [len(w) > 2 and w in self.all_words for w in c.words]
         if len(e.words) >= 2:
             if len(c.words) != len(e.words):
                 return True if in_ctx else None
             anchored = any(
-                w == ew and w not in self.cfg.stopwords and len(w) >= self.cfg.anchor_min_len and w not in self.words.common
+                w == ew and w not in self.cfg.stopwords and len(w) >= self.cfg.anchor_min_len and w not in self.all_words.common
                 for w, ew in zip(c.words, e.words)
             )
             if anchored or not all(plain):

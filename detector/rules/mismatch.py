@@ -7,6 +7,8 @@
   its photos show brand B.
 * ``unauthorized_seller``: a brand seen (exact text or logo) or declared, whose catalog entry lists
   authorised sellers, sold by a seller not among them.
+* ``price_below_reference``: a listing priced under a share of the reference price (``min_price``)
+  of a brand it declares or shows; per product keyword when its title or description names one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from detector.rules.config import RulesConfig
 from detector.rules.lexicon import Lexicon
 from detector.rules.lookalike import Match
+from detector.rules.normalize import fold
 from detector.types import Box, Flag, Listing, LogoMatch, TextSpan
 
 
@@ -121,6 +124,43 @@ def unauthorized_seller(
                 brand=brand,
                 message=f"{brand} sold by {who}, not among its {len(allowed)} authorised seller(s)",
                 evidence=(evidence, f"listing seller_id {listing.seller_id!r}"),
+            )
+        )
+    return flags
+
+
+def price_below_reference(
+    listing: Listing | None, brands: Iterable[str], lexicon: Lexicon, config: RulesConfig
+) -> list[Flag]:
+    """One flag per brand (declared or seen) whose reference price the listing's price is far under.
+
+    The reference is the brand's ``min_price`` for the longest product keyword found in the title or
+    description ("air jordan" before "jordan"), else the brand's own ``min_price``.
+    """
+    if listing is None or listing.price is None:
+        return []
+    words = " " + " ".join(fold(f"{listing.title} {listing.description}").split()) + " "
+    flags: list[Flag] = []
+    for brand in dict.fromkeys(brands):
+        prices = lexicon.min_prices(brand)
+        if not prices:
+            continue
+        named = [(k, p) for k, p in prices if k and f" {k} " in words]
+        keyword, reference = max(named, key=lambda kp: len(kp[0])) if named else ("", dict(prices).get(""))
+        if reference is None or listing.price >= config.price.below_ratio * reference:
+            continue
+        what = f"{brand} {keyword!r}" if keyword else brand
+        share = listing.price / reference
+        flags.append(
+            Flag(
+                rule="price_below_reference",
+                severity=config.price.severity,
+                brand=brand,
+                message=(
+                    f"listing price {listing.price:.2f} is {share:.0%} of the reference price {reference:.2f} of "
+                    f"{what} (flagged under {config.price.below_ratio:.0%})"
+                ),
+                evidence=(f"listing price {listing.price:g}", f"catalog min_price of {what}: {reference:g}"),
             )
         )
     return flags

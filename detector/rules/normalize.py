@@ -162,6 +162,16 @@ def visual_fold(skel: str) -> str:
     return skel.translate(_VISUAL)
 
 
+# Letters drawn in another style: Mathematical Alphanumeric Symbols (𝗖𝗘𝗟𝗜𝗡𝗘, 𝑪𝒉𝒂𝒏𝒆𝒍), circled (ⓝⓘⓚⓔ)
+# and squared (🅽🅸🅺🅴) letters. NFKC folds them to plain letters; the choice of them is the signal.
+_STYLED_RANGES = ((0x1D400, 0x1D800), (0x2460, 0x2500), (0x1F130, 0x1F18A))
+
+
+def is_styled(text: str) -> bool:
+    """True when ``text`` has letters in a styled Unicode block (bold, italic, circled, squared)."""
+    return not text.isascii() and any(lo <= ord(ch) < hi for ch in text for lo, hi in _STYLED_RANGES)
+
+
 def collapse_runs(text: str) -> str:
     """Each run of a repeated character reduced to one ("adidasss" → "adidas", "gucci" → "guci")."""
     return "".join(ch for ch, _ in groupby(text))
