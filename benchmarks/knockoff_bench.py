@@ -29,21 +29,22 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import platform
 import re
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rules_bench import DICT, LOOKALIKE_RULES, PHRASES, detected, false_flags  # noqa: E402
+from rules_bench import DICT, PHRASES, detected, false_flags
 
-from detector.catalog import Brand, load_catalog  # noqa: E402
-from detector.rules import Rules, WordList, load_word_list  # noqa: E402
+from detector.catalog import Brand, load_catalog
+from detector.rules import Rules, WordList
 
 DATA = ROOT / "benchmarks" / "data"
 KNOCKOFFS = DATA / "knockoffs"
@@ -151,6 +152,17 @@ def honest_texts(rules: Rules) -> list[tuple[str, list[str]]]:
     return sets
 
 
+def machine() -> str:
+    """The CPU model (from /proc/cpuinfo where there is one) and the core count."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} CPUs"
+    except OSError:
+        pass
+    return f"{platform.machine()}, {os.cpu_count()} CPUs"
+
+
 def pct(n: int, d: int) -> str:
     return f"{100.0 * n / d:.2f} %" if d else "–"
 
@@ -172,9 +184,11 @@ def run(dev_only: bool) -> str:
     lines = [
         SECTION,
         "",
-        f"Command: `python benchmarks/knockoff_bench.py`. Date: {date.today()}. Machine: {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}. Catalog: the demo catalog plus the corpus brands it lacks, "
-        f"{len(brands)} brands, {len(rules.lexicon)} genuine spellings; default `detector/data/rules.yaml`.",
+        (
+            f"Command: `python benchmarks/knockoff_bench.py`. Date: {date.today()}. Machine: {machine()}, "
+            f"Python {platform.python_version()}. Catalog: the demo catalog plus the corpus brands it lacks, "
+            f"{len(brands)} brands, {len(rules.lexicon)} genuine spellings; default `detector/data/rules.yaml`."
+        ),
         "",
     ]
     splits = ["dev"] if dev_only else ["dev", "test"]
@@ -219,7 +233,7 @@ def write_section(text: str) -> None:
     if start < 0:
         doc = doc.rstrip("\n") + "\n\n" + text
     else:
-        nxt = re.search(r"^## ", doc[start + len(SECTION):], flags=re.M)
+        nxt = re.search(r"^## ", doc[start + len(SECTION):], flags=re.MULTILINE)
         end = start + len(SECTION) + nxt.start() if nxt else len(doc)
         doc = doc[:start] + text + ("\n" if nxt else "") + doc[end:]
     path.write_text(doc, encoding="utf-8")

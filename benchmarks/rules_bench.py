@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from detector.catalog import load_catalog
 from detector.rules import Rules, WordList, load_word_list
-from detector.rules import lookalike as lookalike_module
+from detector.rules import knockoff as knockoff_module
 from detector.rules import tokens as tokens_module
 from detector.rules.normalize import fold, strip_accents
 
@@ -271,7 +271,8 @@ def throughput_worker(path: str, batch: int, repeats: int) -> None:
     for _ in range(repeats):
         rules = Rules(catalog)
         tokens_module.forms.cache_clear()
-        lookalike_module._metaphone.cache_clear()
+        knockoff_module.metaphone.cache_clear()
+        knockoff_module._weighted.cache_clear()
         for attempt in ("cold", "warm"):
             gc.collect()
             t0, c0 = time.perf_counter(), time.process_time()

@@ -274,7 +274,7 @@ def on_listing_upload(
     _check_deadline(deadline, time_budget_s, f"after all {len(reports)} images, before the listing text")
     t = time.perf_counter()
     spans = [TextSpan(text=text, confidence=1.0) for text in (listing.title, listing.description) if text.strip()]
-    text_verdict = det.rules.evaluate(spans, [], listing)
+    text_verdict = det.rules.evaluate(spans, [], listing, listing_text=True)
     timings["text_rules"] = _ms(t)
 
     for stage in ("ocr", "logos", "rules"):

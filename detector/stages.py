@@ -43,8 +43,15 @@ class RulesStage(Protocol):
     name: str
 
     def evaluate(
-        self, texts: Sequence[TextSpan], logos: Sequence[LogoMatch], listing: Listing | None = None
-    ) -> Verdict: ...
+        self,
+        texts: Sequence[TextSpan],
+        logos: Sequence[LogoMatch],
+        listing: Listing | None = None,
+        *,
+        listing_text: bool = False,
+    ) -> Verdict:
+        """``listing_text``: ``texts`` are the listing's title and description, not text from a photo."""
+        ...
 
 
 class NoOcr:
@@ -71,7 +78,12 @@ class NoRules:
     name = "none"
 
     def evaluate(
-        self, texts: Sequence[TextSpan], logos: Sequence[LogoMatch], listing: Listing | None = None
+        self,
+        texts: Sequence[TextSpan],
+        logos: Sequence[LogoMatch],
+        listing: Listing | None = None,
+        *,
+        listing_text: bool = False,
     ) -> Verdict:
         return Verdict(texts=tuple(texts))
 

@@ -118,6 +118,9 @@ class TextSpan:
     brand: str | None = None
     relation: Relation | None = None
     similarity: float | None = None
+    # Other readings of the same place that disagreed with ``text`` (the OCR's second reading of a
+    # doubtful span): a genuine "Adidas" read once as "Adias" is not a look-alike.
+    alternatives: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_unit("TextSpan.confidence", self.confidence)
@@ -125,7 +128,7 @@ class TextSpan:
             _check_unit("TextSpan.similarity", self.similarity)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "text": self.text,
             "confidence": round(self.confidence, 4),
             "box": self.box.to_list() if self.box else None,
@@ -133,6 +136,9 @@ class TextSpan:
             "relation": self.relation.value if self.relation else None,
             "similarity": None if self.similarity is None else round(self.similarity, 4),
         }
+        if self.alternatives:
+            out["alternatives"] = list(self.alternatives)
+        return out
 
 
 @dataclass(frozen=True)

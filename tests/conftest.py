@@ -95,7 +95,7 @@ class FakeRules:
     def __init__(self, flag_words: Sequence[str] = ("REPLICA",)) -> None:
         self.flag_words = {w.upper() for w in flag_words}
 
-    def evaluate(self, texts: Sequence[Any], logos: Sequence[Any], listing: Any = None) -> Any:
+    def evaluate(self, texts: Sequence[Any], logos: Sequence[Any], listing: Any = None, *, listing_text: bool = False) -> Any:
         from detector.types import BrandSighting, Decision, Flag, Relation, Severity, Verdict
 
         hits = [t for t in texts if t.text.upper() in self.flag_words]

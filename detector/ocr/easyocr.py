@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import threading
@@ -74,7 +75,8 @@ class EasyOcr:
         A clear print read with low confidence in the full photo (small text, a busy
         background) is usually read with high confidence from its own crop; a
         genuinely hard mark (a script logo) gives a different reading, and the first
-        reading stands with its low confidence. The text itself is never replaced.
+        reading stands with its low confidence. The text itself is never replaced; a different, surer
+        second reading is kept in ``TextSpan.alternatives``.
         """
         from PIL import Image
 
@@ -88,8 +90,12 @@ class EasyOcr:
         height = _REREAD_HEIGHT
         crop = crop.resize((max(1, round(crop.width * height / crop.height)), height), Image.Resampling.LANCZOS)
         second = self.read_word(crop)
-        if second is None or _fold(second.text) != _fold(span.text) or second.confidence <= span.confidence:
+        if second is None or second.confidence <= span.confidence:
             return span
+        if _fold(second.text) != _fold(span.text):
+            # A surer, different reading: kept beside the first for the rules to weigh (a genuine name
+            # misread once is not a look-alike), never in its place.
+            return dataclasses.replace(span, alternatives=(*span.alternatives, second.text))
         return TextSpan(text=span.text, confidence=second.confidence, box=span.box)
 
     def read_word(self, image: Image.Image) -> TextSpan | None:

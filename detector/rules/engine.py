@@ -195,15 +195,35 @@ class Rules:
 
     # -- the stage ------------------------------------------------------------------------------
     def evaluate(
-        self, texts: Sequence[TextSpan], logos: Sequence[LogoMatch], listing: Listing | None = None
+        self,
+        texts: Sequence[TextSpan],
+        logos: Sequence[LogoMatch],
+        listing: Listing | None = None,
+        *,
+        listing_text: bool = False,
     ) -> Verdict:
-        """Flags, brands seen, risk and decision for one image's texts and logos (and its listing)."""
+        """Flags, brands seen, risk and decision for one image's texts and logos (and its listing).
+
+        ``listing_text``: ``texts`` are the listing's own title and description, not text read from a
+        photo; the listing then gives them no context (prose is full of ordinary words: "a boot for a hike").
+        """
         cfg = self.config
         logos = [lg for lg in logos if lg.score >= cfg.mismatch.logo_min_score]
         declared = None
         if listing is not None and listing.brand and listing.brand.strip():
             declared = self.lexicon.resolve(listing.brand)
-        context = {lg.brand for lg in logos} | ({declared} if declared else set())
+        context = {lg.brand for lg in logos}
+        if not listing_text:
+            # What the listing names (declared brand, a brand in its title) is context for the photo's text.
+            context |= ({declared} if declared else set()) | self._named(listing)
+        matched = self.matcher.match_many([t.text for t in texts], context)
+        # A doubtful reading of a name that the photo also shows spelled right (another span, or the
+        # OCR's second reading of the same place) is a misreading, not a look-alike.
+        read_right = {m.brand for tm in matched for m in tm.matches if not m.is_lookalike}
+        alternatives = [a for t in texts for a in t.alternatives]
+        if alternatives:
+            read_right |= {m.brand for tm in self.matcher.match_many(alternatives) for m in tm.matches
+                           if not m.is_lookalike}
 
         flags: list[Flag] = []
         annotated: list[TextSpan] = []
@@ -212,10 +232,11 @@ class Rules:
         exact_seen: list[tuple[str, str]] = []  # exact/alias text and logos: what a seller check rests on
         exact_texts: list[tuple[TextSpan, Match]] = []
 
-        for span, tm in zip(texts, self.matcher.match_many([t.text for t in texts], context)):
+        for span, tm in zip(texts, matched):
             findings = self._findings(tm, span.confidence)
             for f in findings:
-                if f.flagged:
+                misread = f.brand in read_right and span.confidence < cfg.ocr_block_min_confidence
+                if f.flagged and not (misread and f.relation in RULE_OF):
                     flags.append(self._flag(f, quote_span(span, f.text)))
             for m in tm.matches:
                 evidence = quote_span(span, m.text)
@@ -251,6 +272,13 @@ class Rules:
             risk=round(score, 6),
             decision=decide(score, flags, cfg.thresholds),
         )
+
+    def _named(self, listing: Listing | None) -> set[str]:
+        """Brands the listing's title or description names as written ("Nike running tee")."""
+        if listing is None:
+            return set()
+        prose = [v for v in (listing.title, listing.description) if v and v.strip()]
+        return {m.brand for tm in self.matcher.match_many(prose) for m in tm.matches if not m.is_lookalike}
 
     def _listing_flags(self, listing: Listing) -> list[Flag]:
         """Look-alikes and vocabulary in the seller's own words. No context: prose is full of

@@ -131,7 +131,7 @@ def _weighted(a: str, b: str) -> float:
 def multi_edit_budget(length: int) -> float:
     """Weighted edits a ``multi_edit`` knockoff of a name of ``length`` letters may make: few on short
     names, where two cheap edits already make many ordinary words ("refer" is 1.5 from Razer)."""
-    return 1.0 if length <= 5 else 2.0 if length <= 8 else 3.0 if length <= 11 else 3.5
+    return 1.0 if length <= 5 else 1.5 if length <= 6 else 2.0 if length <= 8 else 3.0 if length <= 11 else 3.5
 
 
 def _cheap_swap(x: str, y: str) -> bool:

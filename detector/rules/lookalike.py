@@ -32,9 +32,9 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from detector.rules import knockoff
 from detector.rules.config import LookalikeConfig
 from detector.rules.dictionary import WordList
-from detector.rules import knockoff
 from detector.rules.knockoff import describe_edit, metaphone, short_ok
 from detector.rules.lexicon import CONNECTORS, Entry, Lexicon
 from detector.rules.normalize import fold, is_styled, visual_fold

@@ -59,7 +59,9 @@ class ListingRules:
 
     name = "listing-rules.test"
 
-    def evaluate(self, texts: Sequence[TextSpan], logos: Sequence[Any], listing: Listing | None = None) -> Verdict:
+    def evaluate(
+        self, texts: Sequence[TextSpan], logos: Sequence[Any], listing: Listing | None = None, *, listing_text: bool = False
+    ) -> Verdict:
         words = {w.upper() for t in texts for w in t.text.split()}
         flags, brands, risk, decision = [], [], 0.0, Decision.ALLOW
         if "REPLICA" in words:

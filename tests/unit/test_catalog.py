@@ -141,6 +141,13 @@ INVALID = [
         "version: 1\nbrands:\n  - name: Nike\n    marks: [marks/a.png]\n  - name: Adidas\n    marks: [./marks/a.png]\n",
         "brand 'Adidas': marks[0] './marks/a.png' is already a mark of brand 'Nike'",
     ),
+    ("price-negative", "version: 1\nbrands:\n  - name: Nike\n    min_price: -5\n", "min_price must be a positive number"),
+    ("price-text", "version: 1\nbrands:\n  - name: Nike\n    min_price: cheap\n", "min_price must be a positive number"),
+    (
+        "price-keyword",
+        "version: 1\nbrands:\n  - name: Nike\n    min_price: {air max: true}\n",
+        "min_price['air max'] must be a positive number",
+    ),
     (
         "mark-twice",
         "version: 1\nbrands:\n  - name: Nike\n    marks: [marks/a.png, marks/a.png]\n",
@@ -409,3 +416,19 @@ def test_bundled_catalog_matches_its_generator(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script prepends the repo root
     spec.loader.exec_module(script)
     assert script.main(["--source", str(source), "--output", str(default_catalog_path()), "--check"]) == 0
+
+
+def test_min_price_per_brand_and_per_product_keyword(catalog_dir: Path) -> None:
+    text = (
+        "version: 1\nbrands:\n  - name: Nike\n    min_price: {default: 40, Air Max: 90}\n"
+        "  - name: Rolex\n    min_price: 2000\n"
+    )
+    (catalog_dir / "catalog.yaml").write_text(text, encoding="utf-8")
+    catalog = load_catalog(catalog_dir)
+    assert catalog.brand("Nike").min_price == (("", 40.0), ("air max", 90.0))
+    assert catalog.brand("Rolex").min_price == (("", 2000.0),)
+    # Written back as it was given: a number, or a mapping with "default".
+    assert catalog.brand("Rolex").to_dict()["min_price"] == 2000.0
+    assert catalog.brand("Nike").to_dict()["min_price"] == {"default": 40.0, "air max": 90.0}
+    add_brand(catalog_dir, "Nike", aliases=["NIKE Inc"])  # enrolment keeps the prices
+    assert load_catalog(catalog_dir).brand("Nike").min_price == (("", 40.0), ("air max", 90.0))

@@ -65,7 +65,9 @@ class ListingRules:
             self.catalog = catalog
         self.calls: list[tuple[list[str], Any]] = []
 
-    def evaluate(self, texts: Sequence[TextSpan], logos: Sequence[Any], listing: Listing | None = None) -> Verdict:
+    def evaluate(
+        self, texts: Sequence[TextSpan], logos: Sequence[Any], listing: Listing | None = None, *, listing_text: bool = False
+    ) -> Verdict:
         self.calls.append(([t.text for t in texts], listing))
         words = {w.upper().strip(".,!") for t in texts for w in t.text.split()}
         flags: list[Flag] = []

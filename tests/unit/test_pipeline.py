@@ -99,7 +99,7 @@ def test_exception_inside_a_stage_is_an_internal_error(images, caplog):
 
 def test_exception_in_rules_stage_is_an_internal_error(images):
     class BrokenRules(FakeRules):
-        def evaluate(self, texts, logos, listing=None):  # type: ignore[no-untyped-def]
+        def evaluate(self, texts, logos, listing=None, *, listing_text=False):  # type: ignore[no-untyped-def]
             raise KeyError("brand")
 
     report = _detector(rules=BrokenRules()).scan_image(images.jpeg())

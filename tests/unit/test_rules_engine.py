@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from conftest import B
 
@@ -249,3 +251,25 @@ def test_through_the_pipeline(tmp_path, demo_rules: Rules, texts, logos, decisio
     for name in names:
         assert name in report.flags[0].message
     assert report.stages["rules"] == "rules.v1"
+
+
+def test_price_far_below_the_reference_is_reviewed_with_the_numbers() -> None:
+    from detector.catalog import Brand
+
+    rules = Rules([Brand("Rolex", min_price=(("", 2000.0), ("submariner", 6000.0))), Brand("Nike")])
+    listing = Listing(listing_id="L-9", seller_id="s", title="Rolex Submariner 40mm", brand="Rolex", price=900.0)
+    verdict = rules.evaluate([span("ROLEX")], [], listing)
+    assert rules_of(verdict) == [("price_below_reference", Severity.REVIEW, "Rolex")]
+    message = verdict.flags[0].message
+    assert "900.00" in message and "6000.00" in message and "'submariner'" in message and "15%" in message
+    # Its risk adds to the other flags': a look-alike at review plus a cheap price is riskier than either.
+    alone = rules.evaluate([span("Rolax", 0.5)], [], dataclasses.replace(listing, price=None))
+    both = rules.evaluate([span("Rolax", 0.5)], [], listing)
+    assert both.risk > alone.risk
+    # At or above half the reference, or with no price, or for a brand without one: nothing.
+    for quiet in (dataclasses.replace(listing, price=3000.0), dataclasses.replace(listing, price=None),
+                  dataclasses.replace(listing, title="Nike tee", brand="Nike", price=1.0)):
+        assert rules.evaluate([span("tee")], [], quiet).flags == ()
+    # The brand's own reference when no product keyword is named.
+    plain = dataclasses.replace(listing, title="Rolex watch", price=900.0)
+    assert "2000.00" in rules.evaluate([span("ROLEX")], [], plain).flags[0].message

@@ -33,7 +33,7 @@ def main(path):
             w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
             w.writeheader()
             w.writerows(part)
-    print("dev=%d test=%d" % (len(out["dev"]), len(out["test"])))
+    print(f"dev={len(out['dev'])} test={len(out['test'])}")
 
 
 if __name__ == "__main__":
