@@ -51,10 +51,12 @@ _WHAT = {
 _WEAK = {
     "phonetic": "a phonetic match only",
     "styled": "a listing trick, not a misprint",
+    "swap": "a swap in a short name, which a typing slip makes too",
 }
 _WHAT.update({
     "styled": "is the brand name {form!r} written in styled Unicode letters, a way past keyword filters",
     "shuffle": "is the brand name {form!r} with its letters shuffled ({detail})",
+    "swap": "is the short brand name {form!r} with two letters swapped ({detail})",
     "multi_edit": "looks like the brand name {form!r} with several letters changed ({detail}; similarity {similarity:.2f})",
     "first_letter": "is the brand name {form!r} with its first letter changed ({detail})",
     "short_edit": "is the short brand name {form!r} with a look-alike letter ({detail})",

@@ -135,6 +135,11 @@ class Lexicon:
                 for place, word in enumerate(e.words):
                     if len(word) >= 2 and word not in CONNECTORS:
                         self.word_places[word].append((e, place))
+                    if len(word) >= 4:
+                        # A changed word that keeps the word's first or last three letters ("Timmy",
+                        # "Worker") may still stand in its place.
+                        self.word_places["^" + word[:3]].append((e, place))
+                        self.word_places[word[-3:] + "$"].append((e, place))
         self.max_words = max((len(e.words) for e in latin), default=1)
         self.max_key_len = max((e.length for e in latin), default=0)
         self.key_lengths = sorted({e.length for e in latin})

@@ -166,15 +166,21 @@ class Matcher:
 
     def _word_by_word(self, tokens: list[Token], out: list[Match]) -> None:
         """Multi-word names imitated word by word ("Calvin Kwan", "Kansas Fried Chicken"): for every
-        token that is a word of a name, the window of tokens that would be that name is judged by
-        ``knockoff.judge_words`` (connectors between words are read past, as in names)."""
+        token that is a word of a name, or keeps its first or last three letters, the window of tokens
+        that would be that name is judged by ``knockoff.judge_words`` (connectors are read past)."""
         places = self.lex.word_places
         seq = [i for i, t in enumerate(tokens) if t.key not in CONNECTORS]
+        done: set[tuple[int, int]] = set()
         for k, i in enumerate(seq):
-            for e, place in places.get(tokens[i].key, ()):
+            key = tokens[i].key
+            hits = places.get(key, [])
+            if len(key) >= 4:
+                hits = hits + places.get("^" + key[:3], []) + places.get(key[-3:] + "$", [])
+            for e, place in hits:
                 lo, hi = k - place, k - place + len(e.words)
-                if lo < 0 or hi > len(seq):
+                if lo < 0 or hi > len(seq) or (id(e), lo) in done:
                     continue
+                done.add((id(e), lo))
                 idx = seq[lo:hi]
                 written = tuple(tokens[j].key for j in idx)
                 if written == e.words:
@@ -400,8 +406,12 @@ class Matcher:
             rel, sim = look, OSA.normalized_similarity(c.skel, e.skel)
             long_ok = L > self.cfg.short_name_max_len and 1 <= d <= budget and len(c.skel) >= 4
             short_fit = 4 <= L <= self.cfg.short_name_max_len and short_ok(c.skel, e.skel)
-            if long_ok or short_fit:
+            if long_ok:
                 op, strong = "edit", True
+            elif short_fit:
+                # Two letters swapped in a 4-letter name is also a typing slip: review (issue 10).
+                op = "swap" if sorted(c.skel) == sorted(e.skel) else "edit"
+                strong = op == "edit"
             elif L >= 5 and visual_fold(c.pskel) == visual_fold(e.pskel):
                 op, strong = "visual", True  # mirror letters: "Abibas"
             elif (

@@ -36,7 +36,7 @@ MUST_FIRE = [
     ("Nikee", "Nike", Relation.LOOKALIKE, "lookalike_brand_text", Severity.BLOCK),  # glued/doubled letter
     ("Adidasss", "Adidas", Relation.LOOKALIKE, "lookalike_brand_text", Severity.BLOCK),
     ("Guci", "Gucci", Relation.LOOKALIKE, "lookalike_brand_text", Severity.BLOCK),  # omission of a double
-    ("Pmua", "Puma", Relation.LOOKALIKE, "lookalike_brand_text", Severity.BLOCK),  # short: interior swap
+    ("Pmua", "Puma", Relation.LOOKALIKE, "lookalike_brand_text", Severity.REVIEW),  # short: interior swap, a slip too
     ("Samsumg", "Samsung", Relation.LOOKALIKE, "lookalike_brand_text", Severity.BLOCK),  # keyboard/visual
     ("Adidaz", "Adidas", Relation.LOOKALIKE, "lookalike_brand_text", Severity.BLOCK),
     ("Adidasx", "Adidas", Relation.LOOKALIKE, "lookalike_brand_text", Severity.BLOCK),  # addition
