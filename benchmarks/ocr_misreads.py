@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from knockoff_bench import machine  # noqa: E402
-from ocr_bench import DATA, WORDMARK_BRANDS  # noqa: E402
+from knockoff_bench import machine
+from ocr_bench import DATA, WORDMARK_BRANDS
 
-from detector.rules.engine import RULE_OF  # noqa: E402
+from detector.rules.engine import RULE_OF
 
 # FlickrLogos class → the demo catalog's brand name.
 CATALOG_NAME = {
