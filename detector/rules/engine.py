@@ -58,7 +58,6 @@ _WHAT.update({
     "shuffle": "is the brand name {form!r} with its letters shuffled ({detail})",
     "swap": "is the short brand name {form!r} with two letters swapped ({detail})",
     "multi_edit": "looks like the brand name {form!r} with several letters changed ({detail}; similarity {similarity:.2f})",
-    "first_letter": "is the brand name {form!r} with its first letter changed ({detail})",
     "short_edit": "is the short brand name {form!r} with a look-alike letter ({detail})",
     "inside": "is the brand name {form!r} with letters added around it ({detail})",
     "pun": "plays on the brand name {form!r}: it {detail}",

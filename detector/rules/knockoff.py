@@ -7,8 +7,7 @@ change real knockoffs show (``benchmarks/data/knockoffs``, dev split; issue 10):
 * ``shuffle``: the name's letters in another order ("Rloex", "Upma").
 * ``multi_edit``: more edits than the typo budget, each cheap for the eye or the ear: a vowel for a
   vowel, mirror or sound-alike letters, a doubled letter (``weighted_distance``): "Odidos", "Rolaks".
-* ``short_edit``: one letter of a 4-letter name swapped for a look-alike, first letter kept ("Zare", "POLQ");
-  ``first_letter``: only the first letter of a 4-letter name changed ("Fony", "Tuma").
+* ``short_edit``: one letter of a 4-letter name swapped for a look-alike, first letter kept ("Zare", "POLQ").
 * ``inside``: the name with a letter or two added around it ("Eseikon").
 * ``pun``: a long piece of the name kept and the rest swapped ("Sunbucks", "Adidog", "WuMart");
   ``rotation``: the name's two halves swapped ("Bucksstar").
@@ -131,7 +130,7 @@ def _weighted(a: str, b: str) -> float:
 def multi_edit_budget(length: int) -> float:
     """Weighted edits a ``multi_edit`` knockoff of a name of ``length`` letters may make: few on short
     names, where two cheap edits already make many ordinary words ("refer" is 1.5 from Razer)."""
-    return 1.0 if length <= 5 else 1.5 if length <= 6 else 2.0 if length <= 8 else 3.0 if length <= 11 else 3.5
+    return 1.0 if length <= 6 else 2.0 if length <= 8 else 3.0 if length <= 11 else 3.5
 
 
 def _cheap_swap(x: str, y: str) -> bool:
@@ -149,7 +148,7 @@ def judge(written: str, genuine: str, short_max: int) -> Verdict | None:
         return Verdict("shuffle", f"the letters of {genuine!r} in another order")
     if L <= short_max:
         return _judge_short(written, genuine)
-    if L - 1 <= n <= L + 2 and _cheap_swap(written[0], genuine[0]):
+    if L - 1 <= n <= L + 2 and (written[0] == genuine[0] or {written[0], genuine[0]} <= VOWELS):
         w = min(weighted_distance(written, genuine), weighted_distance(collapse_runs(written), genuine))
         if w <= multi_edit_budget(L) and (written[-1] == genuine[-1] or JaroWinkler.similarity(written, genuine) >= 0.85):
             return Verdict("multi_edit", f"{w:g} weighted edits")
@@ -162,12 +161,11 @@ def judge(written: str, genuine: str, short_max: int) -> Verdict | None:
 
 
 def _judge_short(written: str, genuine: str) -> Verdict | None:
-    """A 4-letter name with only its first letter changed, or one later letter swapped for a look-alike
-    (a vowel for a vowel only as the last letter)."""
+    """A 4-letter name with one letter after the first swapped for a look-alike (a vowel for a vowel
+    only as the last letter). Its first letter changed ("Tuma") is as often another name ("Mega",
+    "Jony", "Tata" in product titles): that needs the listing's or the photo's context."""
     if len(written) != len(genuine):
         return None
-    if written[1:] == genuine[1:]:
-        return Verdict("first_letter", f"{genuine[0]}→{written[0]}")
     diff = [i for i in range(len(written)) if written[i] != genuine[i]]
     if len(diff) != 1 or diff[0] == 0:
         return None
@@ -189,9 +187,14 @@ def _judge_pun(written: str, genuine: str) -> Verdict | None:
     suffix = _common_prefix(written[::-1], genuine[::-1])
     if max(prefix, suffix) >= n:
         return None
-    if prefix >= 4 and prefix * 3 >= 2 * L:
+    # The piece swapped in is about as long as the piece it replaces ("Ferragamo" is not Ferrari).
+    if prefix >= 4 and prefix * 3 >= 2 * L and abs((n - prefix) - (L - prefix)) <= 1:
         return Verdict("pun", f"keeps {genuine[:prefix]!r}, swaps {genuine[prefix:]!r} for {written[prefix:]!r}")
-    if suffix >= 4 and ((suffix >= 5 and suffix * 3 >= 2 * L) or (suffix * 2 >= L and written[0] == genuine[0])):
+    if (
+        suffix >= 4
+        and ((suffix >= 5 and suffix * 3 >= 2 * L) or (suffix * 2 > L and written[0] == genuine[0]))
+        and abs((n - suffix) - (L - suffix)) <= 1
+    ):
         return Verdict(
             "pun", f"keeps {genuine[L - suffix:]!r}, swaps {genuine[:L - suffix]!r} for {written[:n - suffix]!r}"
         )
@@ -217,7 +220,8 @@ NEAR, RESEMBLES, LOOSE = 1.0, 0.5, 0.25
 
 
 def word_relation(written: str, genuine: str) -> float:
-    """How much one written word says it is the name's word: ``NEAR`` (a typo or sound-alike of it),
+    """How much one written word says it is the name's word: ``NEAR`` (a typo or sound-alike of it:
+    one edit, or a weighted one, under 7 letters; two, or one and a half weighted, from 7),
     ``RESEMBLES`` (same first or last two letters, similar length and half its letters), ``LOOSE``
     (same first or last two letters, similar length), or 0."""
     if written == genuine:
@@ -225,8 +229,8 @@ def word_relation(written: str, genuine: str) -> float:
     n, m = len(written), len(genuine)
     if min(n, m) < 3 or abs(n - m) > 3:
         return 0.0
-    near = 1 if max(n, m) < 6 else 2
-    if OSA.distance(written, genuine) <= near or weighted_distance(written, genuine) <= near:
+    edits, weighted = (1, 1.0) if max(n, m) < 7 else (2, 1.5)
+    if OSA.distance(written, genuine) <= edits or weighted_distance(written, genuine) <= weighted:
         return NEAR
     if written[0] != genuine[0] and written[-2:] != genuine[-2:]:
         return 0.0
@@ -249,31 +253,42 @@ def judge_words(
 ) -> Verdict | None:
     """A multi-word name imitated word by word (same number of words, same order), or None.
 
-    Each word of the name kept as written scores ``weight(word)`` (a proper noun or made-up word more
-    than a common word, a number or a two-letter word least); a word changed scores what
-    ``word_relation`` says. It is a knockoff when a word is kept (or nearly), one is changed, not every
-    word written is a common word unless two are kept ("red ball" is a phrase, not Red Bull; "The North
-    Fake" is not), and the score reaches 1.25,
-    or 1.0 with every changed word resembling the name's ("New Barlun", not "New Bedford").
+    Each word of the name kept as written scores ``weight(word)`` (a proper noun or made-up word 1, a
+    common word 0.5, a number or two-letter word 0.25); a changed word scores what ``word_relation``
+    says, a common word near another common word ("bass" for "boss") only 0.5. It is a knockoff when:
+    half of the name's words that weigh something are kept or near; not every word written is a
+    common word unless two are kept ("red ball" is a phrase, not Red Bull; "The North Fake" is not);
+    and the score reaches 1.25, or 1.0 with a proper or made-up word kept or near and every changed
+    word resembling the name's ("New Barlun", not "New Bedford").
     """
     if len(written) != len(genuine) or len(genuine) < 2:
         return None
     kept = sum(w == g for w, g in zip(written, genuine))
     if all(is_common(w) for w in written) and kept < 2:
         return None
-    score, anchored, changed, all_resemble = 0.0, False, [], True
+    score, strong_anchor, changed, all_resemble = 0.0, False, [], True
+    significant = held = 0
     for w, g in zip(written, genuine):
+        value = weight(g)
+        if value >= INTACT_COMMON:
+            significant += 1
         if w == g:
-            score += weight(g)
-            anchored = anchored or weight(g) >= INTACT_COMMON
+            score += value
+            held += value >= INTACT_COMMON
+            strong_anchor = strong_anchor or value >= INTACT_PROPER
             continue
         rel = word_relation(w, g)
+        if rel >= NEAR:
+            held += 1
+            if is_common(w) and is_common(g):
+                rel = INTACT_COMMON
+            else:
+                strong_anchor = True
         changed.append(f"{g}→{w}")
         score += rel
-        anchored = anchored or rel >= NEAR
         all_resemble = all_resemble and rel >= RESEMBLES
-    if not anchored or not changed:
+    if not changed or held == 0 or 2 * held < significant:
         return None
-    if score >= 1.25 or (score >= 1.0 and all_resemble):
+    if score >= 1.25 or (score >= 1.0 and strong_anchor and all_resemble):
         return Verdict("words", ", ".join(changed))
     return None

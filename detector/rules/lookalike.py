@@ -186,11 +186,22 @@ class Matcher:
                 if written == e.words:
                     continue
                 verdict = knockoff.judge_words(written, e.words, self._word_weight, self.all_words.common.__contains__)
-                if verdict is not None:
+                if verdict is not None and not self._holds_name(idx[0], idx[-1] + 1, tokens, e.brand):
                     c = join([tokens[j] for j in idx], idx[0], idx[-1] + 1)
                     rel = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
                     sim = OSA.normalized_similarity(c.skel, e.skel)
                     out.append(self._make(c, tokens, e, rel, sim, verdict.op, verdict.detail, False))
+
+    def _holds_name(self, first: int, last: int, tokens: list[Token], brand: str) -> bool:
+        """True when tokens ``first:last`` contain a genuine spelling of ``brand`` as whole tokens."""
+        by_key = self.lex.by_key
+        for i in range(first, last):
+            key = ""
+            for j in range(i, last):
+                key += tokens[j].key
+                if any(x.brand == brand for x in by_key.get(key, ())):
+                    return True
+        return False
 
     def _word_weight(self, word: str) -> float:
         """What a name's word kept as written says: little for a number, a two-letter or stop word; more
@@ -373,6 +384,8 @@ class Matcher:
         self, c: Candidate, e: Entry, tokens: list[Token], ctx: frozenset[str] = frozenset(), distance: int | None = None
     ) -> Match | None:
         """How ``c`` relates to the genuine spelling ``e``, or None when it does not look like it."""
+        if c.last - c.first > 1 and self._holds_name(c.first, c.last, tokens, e.brand):
+            return None  # "iPhone X", "Nike iSPA": the genuine name and another word
         L = e.length
         relaxed = False
         look = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
@@ -423,8 +436,9 @@ class Matcher:
             elif in_ctx and L >= 4 and OSA.distance(c.skel, e.skel) <= max(1, budget):
                 # Only the context makes this a look-alike ("hike" beside a swoosh).
                 op, strong, relaxed = "edit", True, True
-            elif len(c.words) == 1 and (verdict := self._knockoff(c, e)) is not None:
-                # More than a typo, in the ways counterfeiters change names (knockoff.py): review.
+            elif len(c.words) == 1 and e.form.isalnum() and (verdict := self._knockoff(c, e)) is not None:
+                # More than a typo, in the ways counterfeiters change names (knockoff.py): review. Names
+                # written as one word only ("PlayStation", not "Hugo Boss": its words are judged apart).
                 gate = self._gate(c, e, ctx)
                 if gate is None:
                     return None

@@ -156,10 +156,10 @@ def test_mixed_script_word_without_a_brand_is_flagged(rules: Rules) -> None:
 def test_short_names_are_strict(rules: Rules) -> None:
     # A vowel for a vowel inside a 4-letter name is another word to a reader ("Pima" cotton, "Fula"),
     # and so is an arbitrary letter ("Pumk").
-    for text in ("Pima", "Fula", "Pumk", "Nilo"):
+    for text in ("Pima", "Fula", "Pumk", "Nilo", "Tuma"):  # first letter: only with context
         assert [f for f in rules.check_text(text) if f.flagged] == [], text
     # As the last letter it is what knockoffs print (issue 10: "Zare" for Zara): review, never block.
-    for text, brand in (("Nika", "Nike"), ("Pumo", "Puma"), ("Tuma", "Puma"), ("Filo", "Fila")):
+    for text, brand in (("Nika", "Nike"), ("Pumo", "Puma"), ("Filo", "Fila")):
         flagged = [(f.brand, f.severity) for f in rules.check_text(text) if f.flagged]
         assert flagged == [(brand, Severity.REVIEW)], text
     # ≤ 3 letters: only exact spellings and non-ASCII homoglyphs.
