@@ -433,7 +433,7 @@ class Matcher:
                 and metaphone(c.key) == metaphone(e.key) != ""
             ):
                 op, strong = "phonetic", False
-            elif in_ctx and L >= 4 and OSA.distance(c.skel, e.skel) <= max(1, budget):
+            elif in_ctx and self._context_edit(c, e, budget):
                 # Only the context makes this a look-alike ("hike" beside a swoosh).
                 op, strong, relaxed = "edit", True, True
             elif len(c.words) == 1 and e.form.isalnum() and (verdict := self._knockoff(c, e)) is not None:
@@ -458,6 +458,15 @@ class Matcher:
             # ("electronics" is not "LG Electronics", "Donalds" not "McDonald's").
             budget = min(budget, _shortest_word(e) - 1)
         return budget
+
+    @staticmethod
+    def _context_edit(c: Candidate, e: Entry, budget: int) -> bool:
+        """Within an edit of a name the context shows: "hike" or "hikes" by a swoosh; a 3-letter name
+        with one letter changed ("SFC" under a listing that declares KFC)."""
+        skel = c.skel[:-1] if len(c.skel) > e.length and c.skel.endswith("s") else c.skel
+        if e.length >= 4:
+            return OSA.distance(skel, e.skel) <= max(1, budget)
+        return e.length == 3 and len(c.key) == 3 and OSA.distance(c.key, e.key) == 1
 
     def _knockoff(self, c: Candidate, e: Entry) -> knockoff.Verdict | None:
         """``knockoff.judge`` on the letters as written (vowels kept apart from their look-alikes), or on

@@ -164,3 +164,11 @@ def test_doubtful_misreading_of_a_name_read_right_is_not_flagged(rules: Rules) -
     # A clear print of a knockoff beside the genuine name is still a knockoff.
     clear = TextSpan("Adidsa", 0.96)
     assert [f.brand for f in rules.evaluate([clear, TextSpan("ADIDAS", 0.9)], []).flags] == ["Adidas"]
+
+
+def test_context_reaches_plurals_and_three_letter_names() -> None:
+    rules = Rules([B("Nike"), B("KFC")])
+    for text, brand in (("Hikes", "Nike"), ("SFC", "KFC")):
+        assert [f for f in rules.check_text(text) if f.flagged] == []  # text alone: a word, a club
+        found = [(f.brand, f.severity) for f in rules.check_text(text, context=[brand]) if f.flagged]
+        assert found == [(brand, Severity.REVIEW)], text
