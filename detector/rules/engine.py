@@ -63,6 +63,7 @@ _WHAT.update({
     "pun": "plays on the brand name {form!r}: it {detail}",
     "rotation": "is the brand name {form!r} with its halves swapped ({detail})",
     "words": "imitates the brand name {form!r} word by word ({detail})",
+    "reordered": "is the brand name {form!r} with its words in another order ({detail})",
 })
 _WHAT_EDITED = "looks like the brand name {form!r} ({detail}; similarity {similarity:.2f})"
 

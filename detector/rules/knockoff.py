@@ -6,7 +6,8 @@ change real knockoffs show (``benchmarks/data/knockoffs``, dev split; issue 10):
 
 * ``shuffle``: the name's letters in another order ("Rloex", "Upma").
 * ``multi_edit``: more edits than the typo budget, each cheap for the eye or the ear: a vowel for a
-  vowel, mirror or sound-alike letters, a doubled letter (``weighted_distance``): "Odidos", "Rolaks".
+  vowel, mirror or sound-alike letters, a doubled letter (``weighted_distance``): "Odidos"; or the
+  same consonants as they sound (``consonants``): "Rolaks".
 * ``short_edit``: one letter of a 4-letter name swapped for a look-alike, first letter kept ("Zare", "POLQ").
 * ``inside``: the name with a letter or two added around it ("Eseikon").
 * ``pun``: a long piece of the name kept and the rest swapped ("Sunbucks", "Adidog", "WuMart");
@@ -138,6 +139,18 @@ def _cheap_swap(x: str, y: str) -> bool:
     return x == y or (x in VOWELS and y in VOWELS) or frozenset((x, y)) in CHEAP_SWAPS
 
 
+_SOUNDS = (("ph", "f"), ("ck", "k"), ("x", "ks"), ("q", "k"), ("c", "k"), ("z", "s"))
+
+
+@lru_cache(maxsize=1 << 15)
+def consonants(word: str) -> str:
+    """The consonant skeleton of a word as it sounds: c/k/q one letter, x = ks, ph = f, z = s, no vowels,
+    no doubled letters ("rolex" and "rolaks" are both "rlks")."""
+    for a, b in _SOUNDS:
+        word = word.replace(a, b)
+    return collapse_runs("".join(ch for ch in word if ch not in VOWELS))
+
+
 def judge(written: str, genuine: str, short_max: int) -> Verdict | None:
     """How the one-word form ``written`` imitates the name ``genuine`` (letters or skeletons), or
     None. Names of ``short_max`` letters or fewer only get the short-name rules."""
@@ -152,6 +165,9 @@ def judge(written: str, genuine: str, short_max: int) -> Verdict | None:
         w = min(weighted_distance(written, genuine), weighted_distance(collapse_runs(written), genuine))
         if w <= multi_edit_budget(L) and (written[-1] == genuine[-1] or JaroWinkler.similarity(written, genuine) >= 0.85):
             return Verdict("multi_edit", f"{w:g} weighted edits")
+    key = consonants(genuine)
+    if L - 2 <= n <= L + 2 and written[0] == genuine[0] and len(key) >= 4 and consonants(written) == key:
+        return Verdict("multi_edit", f"the same consonants, {key!r}")  # "Rolaks": r-l-k-s
     start = written.find(genuine)
     if 1 <= n - L <= 2 and start >= 0:
         return Verdict("inside", f"{written[:start]!r} + {genuine!r} + {written[start + L:]!r}")

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from detector.rules.knockoff import consonants
 from detector.rules.normalize import collapse_runs, fold, skeleton, split_words, strip_accents, visual_fold
 
 # Words that join the parts of a name and are read past ("Dolce & Gabbana" = "Dolce and Gabbana").
@@ -117,17 +118,21 @@ class Lexicon:
         # is worth an exact look-up only if it is one of these.
         self.word_prefixes = frozenset(e.words[:n] for e in latin for n in range(2, len(e.words) + 1))
         self.by_vskel: dict[str, list[Entry]] = defaultdict(list)
-        # Knockoff proposals (rules/knockoff.py): the letters sorted (shuffles), a name's first and
-        # last four letters (puns keep one of them), and each word of a multi-word name with its place.
+        # Knockoff proposals (rules/knockoff.py): the letters sorted (shuffles), the consonants as they
+        # sound, a name's first and last four letters (puns keep one of them), and each word of a
+        # multi-word name with its place.
         self.by_letters: dict[str, list[Entry]] = defaultdict(list)
         self.by_prefix: dict[str, list[Entry]] = defaultdict(list)
         self.by_suffix: dict[str, list[Entry]] = defaultdict(list)
+        self.by_consonants: dict[str, list[Entry]] = defaultdict(list)
         self.word_places: dict[str, list[tuple[Entry, int]]] = defaultdict(list)
         for e in latin:
             if e.length >= 5:
                 self.by_vskel[visual_fold(e.pskel)].append(e)
             if e.length >= 4:
                 self.by_letters["".join(sorted(e.key))].append(e)
+            if e.length >= 5 and e.key.isalpha():
+                self.by_consonants[consonants(e.key)].append(e)
             if e.length >= 6:
                 self.by_prefix[e.key[:4]].append(e)
                 self.by_suffix[e.key[-4:]].append(e)
@@ -145,7 +150,7 @@ class Lexicon:
         self.key_lengths = sorted({e.length for e in latin})
         # Freeze the indexes: a miss must not insert an empty list.
         for name in ("by_key", "by_skel", "by_collapsed", "by_brand", "by_vskel", "by_letters", "by_prefix", "by_suffix",
-                     "word_places"):
+                     "by_consonants", "word_places"):
             setattr(self, name, dict(getattr(self, name)))
 
     @classmethod

@@ -35,7 +35,7 @@ from rapidfuzz.distance import OSA
 from detector.rules import knockoff
 from detector.rules.config import LookalikeConfig
 from detector.rules.dictionary import WordList
-from detector.rules.knockoff import describe_edit, metaphone, short_ok
+from detector.rules.knockoff import consonants, describe_edit, metaphone, short_ok
 from detector.rules.lexicon import CONNECTORS, Entry, Lexicon
 from detector.rules.normalize import fold, is_styled, visual_fold
 from detector.rules.tokens import Candidate, Token, join, ngrams, single, tokenize
@@ -187,10 +187,28 @@ class Matcher:
                     continue
                 verdict = knockoff.judge_words(written, e.words, self._word_weight, self.all_words.common.__contains__)
                 if verdict is not None and not self._holds_name(idx[0], idx[-1] + 1, tokens, e.brand):
-                    c = join([tokens[j] for j in idx], idx[0], idx[-1] + 1)
-                    rel = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
-                    sim = OSA.normalized_similarity(c.skel, e.skel)
-                    out.append(self._make(c, tokens, e, rel, sim, verdict.op, verdict.detail, False))
+                    out.append(self._word_match(tokens, idx, e, verdict))
+            if key in places:
+                self._reordered(tokens, seq, k, out)
+
+    def _reordered(self, tokens: list[Token], seq: list[int], k: int, out: list[Match]) -> None:
+        """The words of a multi-word name in another order ("Face North", "Balance New"), its stop
+        words left out, among the windows holding the token ``seq[k]``."""
+        for e, _ in self.lex.word_places[tokens[seq[k]].key]:
+            words = tuple(w for w in e.words if w not in self.cfg.stopwords)
+            n = len(words)
+            for lo in range(max(0, k - n + 1), min(k, len(seq) - n) + 1):
+                idx = seq[lo:lo + n]
+                written = tuple(tokens[j].key for j in idx)
+                if n >= 2 and written != words and sorted(written) == sorted(words):
+                    detail = " ".join(written) + " for " + " ".join(words)
+                    out.append(self._word_match(tokens, idx, e, knockoff.Verdict("reordered", detail)))
+
+    def _word_match(self, tokens: list[Token], idx: list[int], e: Entry, verdict: knockoff.Verdict) -> Match:
+        """A review-level look-alike of ``e`` over the tokens ``idx`` (word-by-word judgements)."""
+        c = join([tokens[j] for j in idx], idx[0], idx[-1] + 1)
+        rel = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
+        return self._make(c, tokens, e, rel, OSA.normalized_similarity(c.skel, e.skel), verdict.op, verdict.detail, False)
 
     def _holds_name(self, first: int, last: int, tokens: list[Token], brand: str) -> bool:
         """True when tokens ``first:last`` contain a genuine spelling of ``brand`` as whole tokens."""
@@ -265,6 +283,7 @@ class Matcher:
         for table, k in (
             (self.lex.by_letters, "".join(sorted(key))),
             (self.lex.by_letters, "".join(sorted(key[:-1])) if key.endswith("s") else ""),  # "Nkies"
+            (self.lex.by_consonants, consonants(key) if key.isalpha() and len(key) >= 4 else ""),
             (self.lex.by_prefix, key[:4]),
             (self.lex.by_suffix, key[-4:]),
         ):

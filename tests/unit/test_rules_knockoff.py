@@ -15,7 +15,7 @@ BRANDS = (
     B("Adidas"), B("Nike"), B("Puma"), B("Rolex"), B("Starbucks"), B("Walmart"), B("Panasonic"), B("Seiko"),
     B("Calvin Klein"), B("Tommy Hilfiger"), B("Kentucky Fried Chicken", ("KFC",)), B("Red Bull"), B("Hugo Boss"),
     B("New Balance"), B("The North Face"), B("Louis Vuitton"), B("Polo Sport", ("Polo",)), B("Zara"), B("Celine"),
-    B("Samsung"), B("Lacoste"),
+    B("Samsung"), B("Lacoste"), B("iPhone"), B("Bugatti"),
 )
 
 
@@ -55,6 +55,7 @@ def test_weighted_distance(a: str, b: str, cost: float) -> None:
         ("eseikor", "seiko", "inside"),
         ("adidux", "adidas", "pun"),  # keeps "adid", swaps the rest for as many letters
         ("bucksstar", "starbucks", "rotation"),
+        ("rolaks", "rolex", "multi_edit"),  # the same consonants as they sound: r-l-k-s
     ],
 )
 def test_judge_kinds(written: str, genuine: str, op: str) -> None:
@@ -105,6 +106,7 @@ def test_judge_words_needs_an_anchor_and_a_resemblance() -> None:
         ("Rloxe", "Rolex"), ("Odidos", "Adidas"), ("Zari", "Zara"), ("ESEIKOR", "Seiko"),
         ("Slimbucks", "Starbucks"), ("Calvin Kwan", "Calvin Klein"), ("Tommy Holedragger", "Tommy Hilfiger"),
         ("Kansas Fried Chicken", "Kentucky Fried Chicken"), ("Nkies", "Nike"), ("Adidux", "Adidas"),
+        ("Face North", "The North Face"), ("Balance New", "New Balance"), ("Rolaks", "Rolex"),
     ],
 )
 def test_knockoffs_fire_at_review(rules: Rules, text: str, brand: str) -> None:
@@ -118,7 +120,8 @@ def test_knockoffs_fire_at_review(rules: Rules, text: str, brand: str) -> None:
     "text",
     [
         "Pima cotton tee", "school uniform polo shirt", "red ball", "New Bedford", "Louis Armstrong",
-        "Calvin Harris", "Samsonite luggage", "Caroline", "refer a friend", "Tommy Lee", "Polo",
+        "Calvin Harris", "Samsonite luggage", "Caroline", "refer a friend", "Tommy Lee", "Polo", "iPhone X",
+        "north face jacket", "Baggit sling bag",
     ],
 )
 def test_honest_text_stays_quiet(rules: Rules, text: str) -> None:
