@@ -20,7 +20,8 @@ from detector.rules.dictionary import WordList, load_word_list
 from detector.rules.findings import Finding
 from detector.rules.keywords import Vocabulary
 from detector.rules.lexicon import BrandLike, Lexicon
-from detector.rules.lookalike import Match, Matcher, TextMatches
+from detector.rules.lookalike import Matcher
+from detector.rules.match import Match, TextMatches
 from detector.rules.mismatch import (
     declared_brand_mismatch,
     logo_text_mismatch,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import process
@@ -36,9 +35,11 @@ from detector.rules import knockoff
 from detector.rules.config import LookalikeConfig
 from detector.rules.dictionary import WordList
 from detector.rules.knockoff import consonants, describe_edit, metaphone, short_ok
-from detector.rules.lexicon import CONNECTORS, Entry, Lexicon
+from detector.rules.lexicon import Entry, Lexicon
+from detector.rules.match import Match, TextMatches, make, select
 from detector.rules.normalize import fold, is_styled, visual_fold
-from detector.rules.tokens import Candidate, Token, join, ngrams, single, tokenize
+from detector.rules.phrases import PhraseMatcher, holds_name
+from detector.rules.tokens import Candidate, Token, ngrams, single, tokenize
 from detector.types import Relation
 
 # Words glued to a brand name that keep it a brand mention ("NikeStore", "adidasoriginals").
@@ -46,45 +47,6 @@ GLUE_WORDS = frozenset({"shop", "store", "official", "online", "outlet", "com", 
 # Distance rows kept for strings already compared: 100,000 rows of one byte per catalog spelling plus
 # dict overhead, ≈ 30 MB for the 216-spelling demo catalog.
 NEAR_CACHE_SIZE = 100_000
-_RANK = {"exact": 0, "alias": 0, "glued": 0, "plural": 0, "homoglyph": 1, "mixed_script": 1}
-
-
-class Match(NamedTuple):
-    """A stretch of text tied to a catalog brand.
-
-    ``op`` says how: exact, alias, plural, glued (brand inside a longer word), homoglyph, mixed_script,
-    spaced, repetition, addition, edit, visual, phonetic. ``strong`` matches may block when read clearly;
-    ``needs_context`` ones count only because the context named the brand (dictionary words).
-    """
-
-    start: int
-    end: int
-    text: str
-    first: int
-    last: int
-    brand: str
-    form: str
-    relation: Relation
-    similarity: float
-    op: str
-    detail: str
-    strong: bool
-    needs_context: bool = False
-
-    @property
-    def is_lookalike(self) -> bool:
-        return self.relation is not Relation.EXACT and self.relation is not Relation.ALIAS
-
-
-_new_match = tuple.__new__
-
-
-class TextMatches(NamedTuple):
-    """Everything the matcher found in one text (a named tuple: one is built per text checked)."""
-
-    text: str
-    matches: tuple[Match, ...]
-    mixed_script: tuple[Token, ...]  # mixed-script words tied to no brand
 
 
 def _shortest_word(e: Entry) -> int:
@@ -105,6 +67,7 @@ class Matcher:
         self.words = words.without(e.key for e in lexicon.entries)
         # In a phrase, a brand that is also a word is a word again ("polo shirt", "apple pie").
         self.all_words = words
+        self.phrases = PhraseMatcher(lexicon, words, config)
         self.fuzzy_entries = [e for e in lexicon.entries if not e.substring_only and e.length >= 4]
         self.fuzzy_choices = [e.skel for e in self.fuzzy_entries]
         # Per-spelling edit budget, so that only pairs ``compare`` may accept leave the vectorised step.
@@ -157,76 +120,12 @@ class Matcher:
                     for c in ngrams(tokens, kinds, self.lex.max_words, self.lex.max_key_len, self.lex.word_prefixes):
                         if self._quick(c, tokens, ctx, ctx_entries, out):
                             queue.append((ti, c, tokens))
-                self._word_by_word(tokens, out)
+                self.phrases.find(tokens, out)
             if self.lex.substring_pattern is not None and not text.isascii():
                 out.extend(self._substrings(text))
         if queue:
             self._fuzzy(queue, ctx, found)
-        return [self._select(text, tokens, matches) for text, tokens, matches in zip(texts, toks, found)]
-
-    def _word_by_word(self, tokens: list[Token], out: list[Match]) -> None:
-        """Multi-word names imitated word by word ("Calvin Kwan", "Kansas Fried Chicken"): for every
-        token that is a word of a name, or keeps its first or last three letters, the window of tokens
-        that would be that name is judged by ``knockoff.judge_words`` (connectors are read past)."""
-        places = self.lex.word_places
-        seq = [i for i, t in enumerate(tokens) if t.key not in CONNECTORS]
-        done: set[tuple[int, int]] = set()
-        for k, i in enumerate(seq):
-            key = tokens[i].key
-            hits = places.get(key, [])
-            if len(key) >= 4:
-                hits = hits + places.get("^" + key[:3], []) + places.get(key[-3:] + "$", [])
-            for e, place in hits:
-                lo, hi = k - place, k - place + len(e.words)
-                if lo < 0 or hi > len(seq) or (id(e), lo) in done:
-                    continue
-                done.add((id(e), lo))
-                idx = seq[lo:hi]
-                written = tuple(tokens[j].key for j in idx)
-                if written == e.words:
-                    continue
-                verdict = knockoff.judge_words(written, e.words, self._word_weight, self.all_words.common.__contains__)
-                if verdict is not None and not self._holds_name(idx[0], idx[-1] + 1, tokens, e.brand):
-                    out.append(self._word_match(tokens, idx, e, verdict))
-            if key in places:
-                self._reordered(tokens, seq, k, out)
-
-    def _reordered(self, tokens: list[Token], seq: list[int], k: int, out: list[Match]) -> None:
-        """The words of a multi-word name in another order ("Face North", "Balance New"), its stop
-        words left out, among the windows holding the token ``seq[k]``."""
-        for e, _ in self.lex.word_places[tokens[seq[k]].key]:
-            words = tuple(w for w in e.words if w not in self.cfg.stopwords)
-            n = len(words)
-            for lo in range(max(0, k - n + 1), min(k, len(seq) - n) + 1):
-                idx = seq[lo:lo + n]
-                written = tuple(tokens[j].key for j in idx)
-                if n >= 2 and written != words and sorted(written) == sorted(words):
-                    detail = " ".join(written) + " for " + " ".join(words)
-                    out.append(self._word_match(tokens, idx, e, knockoff.Verdict("reordered", detail)))
-
-    def _word_match(self, tokens: list[Token], idx: list[int], e: Entry, verdict: knockoff.Verdict) -> Match:
-        """A review-level look-alike of ``e`` over the tokens ``idx`` (word-by-word judgements)."""
-        c = join([tokens[j] for j in idx], idx[0], idx[-1] + 1)
-        rel = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
-        return self._make(c, tokens, e, rel, OSA.normalized_similarity(c.skel, e.skel), verdict.op, verdict.detail, False)
-
-    def _holds_name(self, first: int, last: int, tokens: list[Token], brand: str) -> bool:
-        """True when tokens ``first:last`` contain a genuine spelling of ``brand`` as whole tokens."""
-        by_key = self.lex.by_key
-        for i in range(first, last):
-            key = ""
-            for j in range(i, last):
-                key += tokens[j].key
-                if any(x.brand == brand for x in by_key.get(key, ())):
-                    return True
-        return False
-
-    def _word_weight(self, word: str) -> float:
-        """What a name's word kept as written says: little for a number, a two-letter or stop word; more
-        for a proper noun or a made-up word ("Tommy", "Hilfiger") than for a common word ("new")."""
-        if len(word) <= 2 or not word.isalpha() or word in self.cfg.stopwords:
-            return knockoff.INTACT_MINOR
-        return knockoff.INTACT_COMMON if word in self.all_words.common else knockoff.INTACT_PROPER
+        return [select(text, tokens, matches) for text, tokens, matches in zip(texts, toks, found)]
 
     def _kind(self, t: Token, context: bool) -> int:
         """A token's part in n-grams (see ``tokens.ngrams``): 0 if it is not letters (nor a word of a
@@ -323,13 +222,13 @@ class Matcher:
             if styled:
                 # The name's letters in mathematical bold, circled, … letters: no label prints a brand
                 # that way; a listing does, to slip past keyword filters.
-                out.append(self._make(c, tokens, e, Relation.HOMOGLYPH, 1.0, "styled", "styled Unicode letters", False))
+                out.append(make(c, tokens, e, Relation.HOMOGLYPH, 1.0, "styled", "styled Unicode letters", False))
             elif not c.splits or c.splits <= e.boundaries or (op == "plural" and c.splits - {len(c.key)} <= e.boundaries):
                 rel = Relation.ALIAS if e.is_alias else Relation.EXACT
-                out.append(self._make(c, tokens, e, rel, 1.0, op or rel.value, e.form, True))
+                out.append(make(c, tokens, e, rel, 1.0, op or rel.value, e.form, True))
             elif e.length >= 4 and self._gate(c, e, frozenset()) is not None:
                 rel = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
-                out.append(self._make(c, tokens, e, rel, 1.0, "spaced", "letters split by spaces or punctuation", True))
+                out.append(make(c, tokens, e, rel, 1.0, "spaced", "letters split by spaces or punctuation", True))
         # The letters are a brand's: whether or not that was accepted, no other reading applies.
         return True
 
@@ -348,12 +247,12 @@ class Matcher:
                 e = entries[0]
                 if rest.isdigit() or (len(rest) >= 3 and (rest in self.words or rest in GLUE_WORDS)):
                     rel = Relation.ALIAS if e.is_alias else Relation.EXACT
-                    out.append(self._make(c, tokens, e, rel, 1.0, "glued", f"{e.form} + {rest!r}", True))
+                    out.append(make(c, tokens, e, rel, 1.0, "glued", f"{e.form} + {rest!r}", True))
                     return True
                 if len(rest) <= 2 and rest.isalpha() and length >= 5 and part == key[:length]:
                     sim = OSA.normalized_similarity(c.skel, e.skel)
                     rel = Relation.MIXED_SCRIPT if c.mixed else Relation.LOOKALIKE
-                    out.append(self._make(c, tokens, e, rel, sim, "addition", f"+{rest}", True))
+                    out.append(make(c, tokens, e, rel, sim, "addition", f"+{rest}", True))
                     return True
         return False
 
@@ -403,7 +302,7 @@ class Matcher:
         self, c: Candidate, e: Entry, tokens: list[Token], ctx: frozenset[str] = frozenset(), distance: int | None = None
     ) -> Match | None:
         """How ``c`` relates to the genuine spelling ``e``, or None when it does not look like it."""
-        if c.last - c.first > 1 and self._holds_name(c.first, c.last, tokens, e.brand):
+        if c.last - c.first > 1 and holds_name(self.lex, c.first, c.last, tokens, e.brand):
             return None  # "iPhone X", "Nike iSPA": the genuine name and another word
         L = e.length
         relaxed = False
@@ -461,13 +360,13 @@ class Matcher:
                 gate = self._gate(c, e, ctx)
                 if gate is None:
                     return None
-                return self._make(c, tokens, e, rel, sim, verdict.op, verdict.detail, False, gate)
+                return make(c, tokens, e, rel, sim, verdict.op, verdict.detail, False, gate)
             else:
                 return None
         gate = self._gate(c, e, ctx)
         if gate is None:
             return None
-        return self._make(c, tokens, e, rel, sim, op, describe_edit(c.key, e.key), strong, gate or relaxed)
+        return make(c, tokens, e, rel, sim, op, describe_edit(c.key, e.key), strong, gate or relaxed)
 
     def _edits(self, e: Entry) -> int:
         """Edits an edit-type look-alike of ``e`` may make (the config's row for its length)."""
@@ -535,64 +434,3 @@ class Matcher:
         if not all(plain):
             return False
         return True if in_ctx else None
-
-    def _make(
-        self, c: Candidate, tokens: list[Token], e: Entry, rel: Relation, sim: float, op: str, detail: str,
-        strong: bool, needs_context: bool = False,
-    ) -> Match:
-        start, end = tokens[c.first].start, tokens[c.last - 1].end
-        # ``text`` is filled from the source in ``_select``.
-        return Match(start, end, "", c.first, c.last, e.brand, e.form, rel, round(sim, 4), op, detail, strong,
-                     needs_context)
-
-    # -- choosing among overlapping matches -----------------------------------------------------
-    def _select(self, text: str, tokens: list[Token], matches: list[Match]) -> TextMatches:
-        any_mixed = True in [t.mixed for t in tokens]
-        if not matches and not any_mixed:
-            return TextMatches(text, (), ())
-        def rank(m: Match) -> tuple:
-            r = _RANK.get(m.op, 2 if m.strong else 3)
-            return (r, m.needs_context, -(m.end - m.start), -m.similarity)
-
-        # A misspelled full name beats the genuine part of it it contains ("Yvves Saint Laurent" is not
-        # just "Saint Laurent").
-        looks = [m for m in matches if m.is_lookalike and m.first >= 0]
-        if looks:
-            matches = [
-                m for m in matches
-                if m.is_lookalike or m.first < 0 or not any(
-                    o.brand == m.brand and o.first <= m.first and m.last <= o.last and (o.last - o.first) > (m.last - m.first)
-                    for o in looks
-                )
-            ]
-        chosen: list[Match] = []
-        taken: set[int] = set()
-        for m in sorted(matches, key=rank):
-            if m.first < 0:  # substring match in a caseless script
-                if not any(o.start < m.end and m.start < o.end for o in chosen):
-                    chosen.append(m)
-                continue
-            span = set(range(m.first, m.last))
-            if any(o.first == m.first and o.last == m.last and o.brand == m.brand for o in chosen):
-                continue
-            # Overlapping a better match: dropped, unless it is the same tokens read as another brand
-            # equally well (an ambiguous spelling keeps both).
-            if span & taken and not any(
-                o.first == m.first and o.last == m.last and rank(o)[:2] == rank(m)[:2] for o in chosen
-            ):
-                continue
-            chosen.append(m)
-            taken |= span
-        if len(chosen) > 1:
-            chosen.sort(key=lambda m: (m.start, m.end))
-        mixed: tuple[Token, ...] = ()
-        if any_mixed:
-            covered = {i for m in chosen if m.first >= 0 for i in range(m.first, m.last)}
-            mixed = tuple(
-                t for i, t in enumerate(tokens)
-                if t.mixed and i not in covered and sum(ch.isalpha() for ch in t.text) >= 3
-            )
-        # Source text quoting uses the original characters (``_make`` left ``text`` empty; the
-        # tuple is rebuilt directly, ``_replace`` costs several times more).
-        quoted = tuple(m if m.first < 0 else _new_match(Match, (*m[:2], text[m.start:m.end], *m[3:])) for m in chosen)
-        return TextMatches(text, quoted, mixed)

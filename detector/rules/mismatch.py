@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from detector.rules.config import RulesConfig
 from detector.rules.lexicon import Lexicon
-from detector.rules.lookalike import Match
+from detector.rules.match import Match
 from detector.rules.normalize import fold
 from detector.types import Box, Flag, Listing, LogoMatch, TextSpan
 
