@@ -266,7 +266,7 @@ def _text_batches(texts: list[str], stdin: Any, size: int = 256) -> Iterator[lis
 
 
 def cmd_catalog_init(args: argparse.Namespace) -> int:
-    from detector.catalog import init_catalog
+    from detector.enrol import init_catalog
 
     init_catalog(args.dir)
     print(f"created empty catalog in {args.dir}", file=sys.stderr)
@@ -274,7 +274,7 @@ def cmd_catalog_init(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog_add(args: argparse.Namespace) -> int:
-    from detector.catalog import add_brand
+    from detector.enrol import add_brand
 
     catalog = add_brand(args.dir, args.name, marks=args.mark, aliases=args.alias, authorized_sellers=args.seller)
     brand = catalog.brand(args.name)
@@ -284,7 +284,7 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog_remove(args: argparse.Namespace) -> int:
-    from detector.catalog import remove_brand
+    from detector.enrol import remove_brand
 
     catalog = remove_brand(args.dir, args.name)
     print(f"removed {args.name}; catalog has {len(catalog)} brands", file=sys.stderr)

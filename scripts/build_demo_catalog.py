@@ -24,7 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from detector.catalog import Brand, Catalog, load_catalog, render_yaml
+from detector.catalog import Brand, Catalog, load_catalog
+from detector.enrol import render_yaml
 
 SIMPLE_ICONS_VERSION = "16.37.0"
 

@@ -9,16 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from detector.catalog import (
-    Brand,
-    Catalog,
-    add_brand,
-    default_catalog_path,
-    init_catalog,
-    load_catalog,
-    remove_brand,
-    slugify,
-)
+from detector.catalog import Brand, Catalog, default_catalog_path, load_catalog
+from detector.enrol import add_brand, init_catalog, remove_brand, slugify
 from detector.errors import CatalogError, DetectorError
 
 # The FlickrLogos-27 brands that have a simple-icons mark, spelled as FlickrLogos spells them.

@@ -165,7 +165,7 @@ def test_from_catalog_names_an_unreadable_mark(tmp_path: Path) -> None:
 
 
 def test_enrolling_a_brand_describes_only_its_marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from detector.catalog import add_brand, init_catalog
+    from detector.enrol import add_brand, init_catalog
 
     first_mark = tmp_path / "zorbix.png"
     _wordmark().save(first_mark)

@@ -164,8 +164,8 @@ def test_warm_up_loads_stages_that_have_a_load_method():
 
 
 def test_logo_backend_builds_the_named_stages_from_the_catalog(tmp_path, monkeypatch):
-    from detector.catalog import add_brand, init_catalog
     from detector.config import LogosConfig
+    from detector.enrol import add_brand, init_catalog
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     mark = tmp_path / "bolt.png"
