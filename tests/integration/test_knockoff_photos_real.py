@@ -38,7 +38,7 @@ brands:
 """
 # file stem → (printed text, brand the flag must name; None: nothing may be flagged)
 PRINTS = {
-    "pun": ("ADIDOGGO", "Adidas"),
+    "pun": ("ADIDIX", "Adidas"),
     "words": ("Tommy Holedragger", "Tommy Hilfiger"),
     "short": ("ZARI", "Zara"),
     "multi": ("PANASOMIK", "Panasonic"),
