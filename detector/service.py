@@ -247,17 +247,26 @@ def create_app(
         except Rejected as rej:
             state.metrics.errors.labels(rej.error).inc()
             response = rej.response()
+        except Exception as exc:
+            # Answered here, not by the app-wide handler, so a 500 is counted like every other status.
+            response = _internal_error(request, state, exc)
         state.metrics.latency.observe(time.monotonic() - arrived)
         state.metrics.responses.labels(str(response.status_code)).inc()
         return response
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        state.metrics.errors.labels("internal_error").inc()
-        return JSONResponse({"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
+        return _internal_error(request, state, exc)
 
     return app
+
+
+def _internal_error(request: Request, state: ServiceState, exc: Exception) -> JSONResponse:
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    state.metrics.errors.labels("internal_error").inc()
+    # backslashreplace: the answer must encode as UTF-8 even when the failure was about text that does not.
+    detail = f"{type(exc).__name__}: {exc}".encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"error": "internal_error", "detail": detail}, status_code=500)
 
 
 async def _check(request: Request, state: ServiceState, arrived: float) -> Response:

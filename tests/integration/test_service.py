@@ -431,6 +431,11 @@ HOSTILE = [
     Hostile("listing-id-300-chars", 422, "invalid_listing", _listing(listing_id="L" * 300)),
     Hostile("listing-id-newline", 422, "invalid_listing", _listing(listing_id="L-1\nforged log line")),
     Hostile("seller-id-list", 422, "invalid_listing", _listing(seller_id=["a", "b"])),
+    # lone surrogates: valid JSON escapes, but not text that UTF-8 (the audit log, the answer) can hold
+    *(
+        Hostile(f"{key}-lone-surrogate", 422, "invalid_listing", _listing(**{key: "L\ud800x"}))
+        for key in ("listing_id", "seller_id", "title", "description", "brand")
+    ),
     Hostile("title-number", 422, "invalid_listing", _listing(title=42)),
     Hostile("price-string", 422, "invalid_listing", _listing(price="12.00")),
     Hostile("price-negative", 422, "invalid_listing", _listing(price=-5)),
@@ -579,6 +584,38 @@ def test_after_the_table_nothing_was_decided_or_failed(hostile_server: LiveServe
     assert "internal_error" not in text
     assert hostile_server.state.admitted == 0
     assert hostile_server.state.audit.count() == 1  # only the good listing
+
+
+@pytest.mark.parametrize("key", ["listing_id", "seller_id", "title", "description", "brand"])
+def test_a_lone_surrogate_is_a_422_that_names_the_field(hostile_server: LiveServer, key: str) -> None:
+    listing = {**GOOD, key: "\udcff" if key != "listing_id" else "L-\ud800"}
+    with hostile_server.client() as client:
+        r = client.post(CHECK_PATH, files=check_files(listing, [("a.jpg", jpeg())]))
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert (body["error"], body["field"]) == ("invalid_listing", key)
+    assert f"listing.{key}" in body["detail"] and "surrogate" in body["detail"]
+
+
+def test_an_internal_error_is_a_500_counted_in_the_responses_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(tmp_path, colour_ocr())
+
+    def broken(*args: Any, **kwargs: Any) -> int:
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(server.state.audit, "record", broken)
+    try:
+        with server.client() as client:
+            r = client.post(CHECK_PATH, files=check_files(GOOD, [("a.jpg", jpeg())]))
+            text = client.get("/metrics").text
+        assert r.status_code == 500 and r.json()["error"] == "internal_error"
+        assert 'detector_http_responses_total{status="500"} 1.0' in text
+        assert 'detector_errors_total{error="internal_error"} 1.0' in text
+        assert server.state.admitted == 0
+    finally:
+        server.stop()
 
 
 # -- load: the bounded queue and the time budget ----------------------------------------------------
