@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import io as _io
 import os
+import stat
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, BinaryIO, Union
 
 from detector.config import Limits
 from detector.errors import ImageTooLarge, InvalidImage
@@ -104,21 +105,52 @@ def load_image(source: ImageSource, limits: Limits | None = None, *, name: str |
 
 def _read_bounded(path: Path, label: str, limits: Limits) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            raise ImageTooLarge(_too_many_bytes(label, size, limits))
-        with path.open("rb") as fh:
-            # Read one byte past the limit: a file that grew since stat() is caught too.
+        with open_regular(path, label) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limits.max_file_bytes:
+                raise ImageTooLarge(_too_many_bytes(label, size, limits))
+            # Read one byte past the limit: a file that grew since fstat() is caught too.
             data = fh.read(limits.max_file_bytes + 1)
     except FileNotFoundError as exc:
         raise InvalidImage(f"{label}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise InvalidImage(f"{label}: is a directory, not an image file") from exc
     except OSError as exc:
         raise InvalidImage(f"{label}: cannot read file: {exc.strerror or exc}") from exc
     if len(data) > limits.max_file_bytes:
         raise ImageTooLarge(_too_many_bytes(label, len(data), limits))
     return data
+
+
+def open_regular(path: str | os.PathLike[str], label: str | None = None) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file; anything else raises ``InvalidImage``.
+
+    A FIFO blocks ``open()`` until a writer appears and a device can stream forever, so neither is
+    opened: ``stat`` says what the path is first, and ``fstat`` on a non-blocking descriptor checks
+    again (the path may have been swapped in between) before a byte is read.
+    """
+    label = label or str(path)
+    _refuse_special(os.stat(path).st_mode, label)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        _refuse_special(os.fstat(fd).st_mode, label)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _refuse_special(mode: int, label: str) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise InvalidImage(f"{label}: is a directory, not an image file")
+    raise InvalidImage(f"{label}: is a {_file_kind(mode)}, not a regular file; only regular files are read")
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+             (stat.S_ISBLK, "block device"))
+    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 def _decode(data: bytes, label: str, digest: str, limits: Limits) -> LoadedImage:
@@ -247,7 +279,8 @@ class FolderWalk:
     """Image files under some paths, recursively, sorted, each real directory visited once.
 
     Iterate it for the files to scan; afterwards ``skipped`` holds the files that are
-    neither named nor shaped like an image (``.txt``, ``.DS_Store``). A file is
+    neither named nor shaped like an image (``.txt``, ``.DS_Store``) and everything in a
+    folder that is not a regular file (FIFOs, sockets, devices: never opened). A file is
     scanned when its extension or its leading bytes say it is an image.
     """
 
@@ -292,11 +325,20 @@ class FolderWalk:
 
 
 def is_image_file(path: Path) -> bool:
-    """True when ``path`` claims to be an image by its extension or by its leading bytes."""
+    """True when ``path`` claims to be an image by its extension or its leading bytes; never for a
+    FIFO, socket or device (those are not opened)."""
+    try:
+        mode: int | None = path.stat().st_mode
+    except OSError:
+        mode = None  # missing, or a broken link: only its name can claim it (loading it then says why not)
+    if mode is not None and not stat.S_ISREG(mode):
+        return False
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return True
+    if mode is None:
+        return False
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             return sniff_image(fh.read(16))
-    except OSError:
+    except (OSError, InvalidImage):
         return False

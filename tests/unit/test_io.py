@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import resource
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -434,3 +437,55 @@ def test_is_image_file(tmp_path, images):
     assert is_image_file(images.write(tmp_path / "photo", images.jpeg()))  # the magic bytes say it
     assert not is_image_file(images.write(tmp_path / "notes", b"plain text"))
     assert not is_image_file(tmp_path / "does-not-exist")
+
+
+# -- special files: never opened ------------------------------------------------------------------
+
+
+def _within(seconds: float, fn: Callable[[], Any]) -> Any:
+    """``fn()`` in a daemon thread; fails (instead of hanging the suite) when it takes longer."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds} s (a FIFO was opened?)"
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_walk_skips_fifos_and_sockets_without_opening_them(tmp_path, images):
+    images.write(tmp_path / "a.jpg", images.jpeg())
+    os.mkfifo(tmp_path / "b.jpg")  # named like an image
+    os.mkfifo(tmp_path / "b_noext")  # would be opened for the magic-bytes check
+    os.symlink(tmp_path / "b.jpg", tmp_path / "link-to-fifo.png")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "s.jpg"))
+        walk = FolderWalk([tmp_path])
+        found = _within(10, lambda: [p.name for p in walk])
+    assert found == ["a.jpg"]
+    assert sorted(p.name for p in walk.skipped) == ["b.jpg", "b_noext", "link-to-fifo.png", "s.jpg"]
+    assert not is_image_file(tmp_path / "b.jpg")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_loading_a_fifo_is_an_error_not_a_hang(tmp_path):
+    os.mkfifo(tmp_path / "b.jpg")
+    with pytest.raises(InvalidImage, match=r"b\.jpg: is a FIFO \(named pipe\), not a regular file"):
+        _within(10, lambda: load_image(tmp_path / "b.jpg"))
+
+
+def test_loading_a_device_is_an_error(tmp_path):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    # /dev/zero would stream zeros up to the byte limit; it is refused before a read.
+    with pytest.raises(InvalidImage, match="is a character device"):
+        _within(10, lambda: load_image("/dev/zero"))
