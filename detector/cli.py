@@ -344,7 +344,7 @@ def cmd_catalog_check(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from detector.service import serve
+        from detector.service_server import serve
     except ImportError as exc:
         hint = "pip install 'detector[serve]'"
         print(f"detector serve: error: the service needs its extra: {hint} ({exc})", file=sys.stderr)

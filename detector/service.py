@@ -10,30 +10,34 @@ Hostile input costs little and never gets a 5xx:
   (request bytes, listing bytes, image count, bytes per image), not after buffering it and not
   by trusting ``Content-Length``;
 * images are decoded by ``detector.io`` (pixel limit checked on the header, before decoding);
+* the body is read before admission, under its own deadline (``body_timeout_s``, ``408``), so a
+  client dribbling its body holds no queue slot; the bytes held by bodies being read or waiting
+  are capped (``max_body_buffer_bytes``), counted per byte received;
 * admission is bounded: at most ``max_in_flight`` listings are analysed (in a thread pool, off
-  the event loop) and ``max_waiting`` wait; anyone beyond gets ``503`` + ``Retry-After`` before
-  the body is read, so a flood costs no memory;
-* every request has a time budget, queue wait included (``408`` when it runs out).
+  the event loop) and ``max_waiting`` wait; anyone beyond gets ``503`` + ``Retry-After``, at
+  once when the queue is already full on arrival, so a flood costs no memory;
+* every request has a time budget, queue wait included (``408`` when it runs out);
+* headers have a deadline too, and connections a cap: that is the server's part
+  (``detector.service_server``).
 
 Each 4xx body says which limit was hit and its value::
 
     {"error": "too_many_images", "detail": "…", "limit": "service.max_images", "value": 8}
 
-Run it with ``detector serve`` (127.0.0.1:8080 by default); ``create_app`` builds the app.
+Run it with ``detector serve`` (127.0.0.1:8080 by default, ``detector.service_server``);
+``create_app`` builds the app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -127,6 +131,7 @@ class ServiceState:
         self.workers: asyncio.Semaphore | None = None  # made on the event loop, at startup
         self.admitted = 0  # waiting + in flight; only touched on the event loop
         self.running = 0
+        self.body_bytes = 0  # bytes of bodies being read or admitted; only touched on the event loop
         self.ready = threading.Event()
         self.failed: str | None = None
         # Seconds per listing, smoothed; seeds Retry-After. 4 s: one photo of real OCR on 2 shared cores
@@ -158,8 +163,13 @@ class ServiceState:
         return str(int(min(120, max(1, math.ceil(backlog * self.seconds_per_listing)))))
 
     def admit(self) -> None:
-        cap = self.svc.max_in_flight + self.svc.max_waiting
-        if self.admitted >= cap:
+        """Take a queue slot, or refuse with 503 + Retry-After when every slot is taken."""
+        self.check_room()
+        self.admitted += 1
+        self.update_gauges()
+
+    def check_room(self) -> None:
+        if self.admitted >= self.svc.max_in_flight + self.svc.max_waiting:
             raise Rejected(
                 503,
                 "queue_full",
@@ -169,16 +179,44 @@ class ServiceState:
                 value=self.svc.max_waiting,
                 headers={"Retry-After": self.retry_after()},
             )
-        self.admitted += 1
-        self.update_gauges()
 
     def leave(self) -> None:
         self.admitted -= 1
         self.update_gauges()
 
+    def body_reservation(self) -> BodyBytes:
+        return BodyBytes(self)
+
     def update_gauges(self) -> None:
         self.metrics.in_flight.set(self.running)
         self.metrics.waiting.set(self.admitted - self.running)
+
+
+class BodyBytes:
+    """The bytes one request's body holds against ``service.max_body_buffer_bytes``, until ``release``."""
+
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+        self.held = 0
+
+    def reserve(self, n: int) -> None:
+        state, cap = self.state, self.state.svc.max_body_buffer_bytes
+        if state.body_bytes + n > cap:
+            raise Rejected(
+                503,
+                "server_busy",
+                f"request bodies already hold {state.body_bytes} bytes; the limit is "
+                f"service.max_body_buffer_bytes = {cap}: retry after the Retry-After seconds",
+                limit="service.max_body_buffer_bytes",
+                value=cap,
+                headers={"Retry-After": state.retry_after()},
+            )
+        state.body_bytes += n
+        self.held += n
+
+    def release(self) -> None:
+        self.state.body_bytes -= self.held
+        self.held = 0
 
 
 # -- the app ----------------------------------------------------------------------------------------
@@ -281,14 +319,25 @@ async def _check(request: Request, state: ServiceState, arrived: float) -> Respo
             "the models are still loading; retry after the Retry-After seconds (see /readyz)",
             headers={"Retry-After": str(NOT_READY_RETRY_S)},
         )
-    # Admission before the body is read: a full queue refuses at the cost of the headers alone.
-    state.admit()
-    handed_over = False
+    state.check_room()  # a queue already full refuses at the cost of the headers alone, not a body read
+    body = state.body_reservation()
+    handed_over = admitted = False
     try:
+        # The body is read before admission, under its own deadline: a client dribbling it holds bytes
+        # (counted), not one of the queue's slots.
         t = time.monotonic()
-        form = await read_form(request, svc, (state.image_bytes, state.image_bytes_key), deadline)
+        form = await read_form(
+            request,
+            svc,
+            (state.image_bytes, state.image_bytes_key),
+            deadline,
+            body_deadline=arrived + svc.body_timeout_s,
+            reserve=body.reserve,
+        )
         waited = {"read_body": time.monotonic() - t}
         listing, names = parse_listing(form)
+        state.admit()
+        admitted = True
 
         t = time.monotonic()
         assert state.workers is not None  # set at startup
@@ -309,9 +358,10 @@ async def _check(request: Request, state: ServiceState, arrived: float) -> Respo
         cancelled = threading.Event()
         future = state.pool.submit(_work, state, listing, names, deadline, cancelled, waited)
         loop = asyncio.get_running_loop()
-        # The worker slot and the admission are given back when the thread is really done, not when
-        # the answer goes out: a timed-out listing still occupies its thread until its next checkpoint.
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(_release, state, f))
+        # The worker slot, the admission and the body's bytes are given back when the thread is really
+        # done, not when the answer goes out: a timed-out listing still occupies its thread until its
+        # next checkpoint.
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(_release, state, body))
         handed_over = True
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(0.0, deadline - time.monotonic()))
@@ -320,7 +370,9 @@ async def _check(request: Request, state: ServiceState, arrived: float) -> Respo
             raise budget_exceeded(svc, arrived) from None
     finally:
         if not handed_over:
-            state.leave()
+            body.release()
+            if admitted:
+                state.leave()
 
     if isinstance(result, Rejected):
         raise result
@@ -330,11 +382,12 @@ async def _check(request: Request, state: ServiceState, arrived: float) -> Respo
     return JSONResponse(body, headers={"X-Audit-Id": str(audit_id)})
 
 
-def _release(state: ServiceState, future: Future[Any]) -> None:
+def _release(state: ServiceState, body: BodyBytes) -> None:
     assert state.workers is not None
     state.workers.release()
     state.running -= 1
     state.leave()
+    body.release()
 
 
 def _work(
@@ -459,68 +512,3 @@ _OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "the listing's fields or an image are invalid"},
     503: {"description": "queue full, models loading, or audit log unavailable; see Retry-After"},
 }
-
-
-# -- running it ------------------------------------------------------------------------------------
-
-_ENV = "DETECTOR_SERVE_SETTINGS"
-
-
-def serve(
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    workers: int = 1,
-    audit_path: str | Path = DEFAULT_AUDIT_DB,
-    catalog: str | Path | None = None,
-    config_path: str | Path | None = None,
-    log_level: str = "info",
-) -> None:
-    """Run the service with uvicorn until interrupted (``detector serve``). Bad settings raise before binding."""
-    import sys
-
-    import uvicorn
-
-    from detector.errors import ConfigError
-
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--port must be in 0..65535, got {port}")
-    config = Config.from_file(config_path) if config_path else Config()
-    AuditLog(audit_path).close()  # an unwritable path fails here, not on the first decision
-    svc = config.service
-    print(
-        f"detector serve: http://{host}:{port} ({workers} worker process(es)); audit log {audit_path}; "
-        f"limits: {svc.max_images} images, {svc.max_image_bytes} B/image, {svc.max_request_bytes} B/request, "
-        f"{svc.time_budget_s:g} s budget, {svc.max_in_flight} in flight + {svc.max_waiting} waiting",
-        file=sys.stderr,
-    )
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": log_level,
-        # h11 keeps reading (and discarding) a body the app refused early, so the client receives its 413.
-        "http": "h11",
-        # A backstop against connection floods; the admission queue answers well before this is reached.
-        "limit_concurrency": 2 * (svc.max_in_flight + svc.max_waiting) + 32,
-        "timeout_keep_alive": 5,
-    }
-    if workers == 1:
-        uvicorn.run(create_app(config=config, audit_path=audit_path, catalog=catalog), **options)
-        return
-    os.environ[_ENV] = json.dumps(
-        {
-            "audit_path": str(audit_path),
-            "catalog": None if catalog is None else str(catalog),
-            "config_path": None if config_path is None else str(config_path),
-        }
-    )
-    uvicorn.run("detector.service:app_from_env", factory=True, workers=workers, **options)
-
-
-def app_from_env() -> FastAPI:
-    """App factory for ``--workers N`` (uvicorn imports it in each worker process)."""
-    settings = json.loads(os.environ[_ENV])
-    config = Config.from_file(settings["config_path"]) if settings["config_path"] else Config()
-    return create_app(config=config, audit_path=settings["audit_path"], catalog=settings["catalog"])

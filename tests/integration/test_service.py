@@ -32,6 +32,7 @@ from detector.config import Config, Limits, ServiceConfig
 from detector.errors import MissingModel
 from detector.pipeline import Detector
 from detector.service import CHECK_PATH, ServiceState, create_app
+from detector.service_server import uvicorn_options
 from detector.stages import NoRules
 from detector.types import BrandSighting, Decision, Flag, Listing, Severity, TextSpan, Verdict
 
@@ -134,7 +135,9 @@ class LiveServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", http="h11", lifespan="on"))
+        # The settings `detector serve` runs with: its h11 protocol with read deadlines, its connection cap.
+        options = uvicorn_options(app.state.service.svc)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **options))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property
@@ -149,7 +152,9 @@ class LiveServer:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.02)
         if ready:
-            wait_for(lambda: httpx.get(self.url + "/readyz").status_code == 200, "readyz")
+            # Warm-up trains the keypoint stage's FAISS index: 6-7 s with other jobs on the 2 cores, so 10 s
+            # was too tight to be a fair test of anything.
+            wait_for(lambda: httpx.get(self.url + "/readyz").status_code == 200, "readyz", timeout=60)
         return self
 
     def stop(self) -> None:
