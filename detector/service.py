@@ -40,10 +40,9 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from detector.audit import DEFAULT_AUDIT_DB, AuditError, AuditLog
@@ -58,6 +57,7 @@ from detector.hooks import (
 )
 from detector.pipeline import Detector
 from detector.service_form import Rejected, budget_exceeded, parse_listing, read_form
+from detector.service_openapi import CHECK_DESCRIPTION, check_request_body, check_responses, readyz_responses
 from detector.types import Listing, ListingDecision
 
 __all__ = ["Rejected", "ServiceState", "create_app"]
@@ -258,7 +258,7 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The models are loaded", responses={503: {"description": "still loading, or failed"}})
+    @app.get("/readyz", summary="The models are loaded", responses=readyz_responses())
     async def readyz() -> JSONResponse:
         if state.failed:
             return JSONResponse({"status": "failed", "error": state.failed}, status_code=503)
@@ -266,16 +266,21 @@ def create_app(
             return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": str(NOT_READY_RETRY_S)})
         return JSONResponse({"status": "ready", "versions": versions(state.detector)})
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         CHECK_PATH,
         summary="Check one listing",
-        description=_CHECK_DESCRIPTION,
-        openapi_extra=_openapi_request_body(state.svc),
-        responses=_OPENAPI_RESPONSES,
+        description=CHECK_DESCRIPTION,
+        openapi_extra=check_request_body(state.svc),
+        responses=check_responses(),
         response_class=JSONResponse,
     )
     async def check(request: Request) -> Response:
@@ -452,63 +457,3 @@ def _package_version() -> str:
     from detector import __version__
 
     return __version__
-
-
-# -- OpenAPI ----------------------------------------------------------------------------------------
-
-_CHECK_DESCRIPTION = """\
-Multipart body: one `listing` part (JSON: `listing_id` required; `seller_id`, `title`, `description`,
-`brand`, `price` optional) and zero or more `images` file parts (JPEG, PNG, WebP, GIF, BMP, TIFF).
-
-The answer is the listing decision (`allow` | `review` | `block`), its risk, the brands seen, the flags
-with the image each came from, per-image reports, the versions that made it and timings, plus the
-`audit_id` of the record committed before the answer was sent. Refusals are JSON bodies with `error`,
-`detail`, and for a limit `limit` and `value`.
-
-```
-curl -F 'listing={"listing_id":"L-1","seller_id":"s-9","brand":"Nike","title":"Nike tee"};type=application/json' \\
-     -F images=@examples/genuine_nike.jpg http://127.0.0.1:8080/v1/listings/check
-```
-"""
-
-
-def _openapi_request_body(svc: ServiceConfig) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["listing"],
-                        "properties": {
-                            "listing": {
-                                "type": "string",
-                                "description": f"listing JSON, at most {svc.max_listing_bytes} bytes",
-                                "example": '{"listing_id": "L-1", "seller_id": "s-9", "brand": "Nike", '
-                                '"title": "Nike tee", "description": "", "price": 20.0}',
-                            },
-                            "images": {
-                                "type": "array",
-                                "maxItems": svc.max_images,
-                                "items": {"type": "string", "format": "binary"},
-                                "description": f"at most {svc.max_images} images of at most {svc.max_image_bytes} bytes",
-                            },
-                        },
-                    }
-                }
-            },
-        }
-    }
-
-
-_ERROR_EXAMPLE = {"error": "too_many_images", "detail": "…", "limit": "service.max_images", "value": 8}
-_OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the decision (also committed to the audit log)"},
-    400: {"description": "malformed multipart body or listing JSON"},
-    408: {"description": "the time budget ran out", "content": {"application/json": {"example": _ERROR_EXAMPLE}}},
-    413: {"description": "a size limit was crossed (request, listing, image count, image bytes, pixels)"},
-    415: {"description": "the body is not multipart/form-data"},
-    422: {"description": "the listing's fields or an image are invalid"},
-    503: {"description": "queue full, models loading, or audit log unavailable; see Retry-After"},
-}

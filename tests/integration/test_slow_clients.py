@@ -59,13 +59,21 @@ class Attack:
     body: bytes = b""
     stop: threading.Event = field(default_factory=threading.Event)
     cuts: list[Cut] = field(default_factory=list)
+    refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self) -> None:
         """Dribble ``head`` (then ``body``) a byte every DRIBBLE_S, reconnecting whenever cut off."""
         while not self.stop.is_set():
             started = time.monotonic()
-            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            try:
+                sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            except OSError:  # refused: a server at its connection cap, or one that stopped
+                with self.lock:
+                    self.refused += 1
+                self.stop.wait(DRIBBLE_S)
+                continue
+            with sock:
                 sock.settimeout(DRIBBLE_S)  # each recv() below is also the pause between two bytes
                 slow = self.head if not self.body else self.body
                 if self.body:
