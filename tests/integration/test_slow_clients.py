@@ -236,3 +236,16 @@ def test_bytes_held_by_bodies_are_capped(server: LiveServer, monkeypatch: pytest
     assert (body["error"], body["limit"], body["value"]) == ("server_busy", "service.max_body_buffer_bytes", 5_000)
     assert r.headers["retry-after"].isdigit()
     assert server.state.body_bytes == 0 and server.state.admitted == 0
+
+
+def test_the_next_request_on_a_kept_alive_connection_has_its_own_header_deadline(server: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = _rest_until(sock, b"}")
+        assert first.startswith(b"HTTP/1.1 200"), first[:100]
+        started = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")  # the next request's headers, never finished
+        answer = _rest(sock)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert b"header_timeout" in answer
+    assert DEADLINE_S - 0.5 < time.monotonic() - started < DEADLINE_S + 1.5
