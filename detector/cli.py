@@ -2,7 +2,8 @@
 
 Machine output goes to stdout, logs, progress and summaries to stderr.
 Exit codes (docs/DESIGN.md): 0 nothing flagged, 1 something flagged (review or
-block), 2 usage or setup error, 130 interrupted.
+block), 2 usage or setup error, 130 interrupted; and 70 (sysexits' EX_SOFTWARE)
+for an internal error, a bug: never 0 or 1, which a caller would read as a verdict.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 EXIT_OK = 0
 EXIT_FLAGGED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("detector")
@@ -155,6 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception:  # noqa: BLE001 - the last line of defence: a bug must not exit 1 ("flagged")
+        # A bug, not a verdict: Python's own exit code for it would be 1, which means "flagged".
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        print(f"detector: internal error (exit code {EXIT_INTERNAL}); please report it with the traceback above",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -334,7 +344,7 @@ def cmd_catalog_check(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from detector.service import serve
+        from detector.service_server import serve
     except ImportError as exc:
         hint = "pip install 'detector[serve]'"
         print(f"detector serve: error: the service needs its extra: {hint} ({exc})", file=sys.stderr)

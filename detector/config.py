@@ -99,7 +99,8 @@ class Thresholds:
 class ServiceConfig:
     """Limits of the HTTP service (``detector serve``); pixels per image come from ``limits.max_pixels``.
 
-    Memory held by request bodies is bounded by ``(max_in_flight + max_waiting) * max_request_bytes``.
+    Memory held by request bodies is bounded by ``max_body_buffer_bytes`` (by default
+    ``(max_in_flight + max_waiting) * max_request_bytes``), counted per byte as bodies arrive.
     """
 
     # 8 photos: more than most marketplaces allow per listing in one upload call.
@@ -119,6 +120,20 @@ class ServiceConfig:
     max_in_flight: int = 1
     # Listings admitted and waiting for a thread; beyond in-flight + waiting the answer is 503 + Retry-After.
     max_waiting: int = 16
+    # Seconds for a request line and its headers, from the connection opening (or the previous answer on a
+    # kept-alive one). A client sends them in milliseconds; 10 s cuts one dribbling a byte at a time long
+    # before it matters, so 80 such clients cost 80 idle sockets for 10 s, not the service (BENCHMARKS.md,
+    # "Hostile input").
+    header_timeout_s: float = 10.0
+    # Seconds for the whole body once the headers are in, before the listing is admitted to the queue:
+    # a full 32 MiB request at ~1.1 MB/s. A body still arriving then gets 408 and holds no queue slot.
+    body_timeout_s: float = 30.0
+    # Connections open at once, idle and dribbling ones included; beyond it every request gets 503.
+    # Connections are cheap (a socket and a few KB each); this caps file descriptors, not work.
+    max_connections: int = 512
+    # Bytes of request bodies held at once, being read or admitted: the memory bound above, spent per byte
+    # received (a client dribbling 300 bytes holds 300 bytes). Default (1 + 16) × 32 MiB = 544 MiB.
+    max_body_buffer_bytes: int = 17 * 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -219,10 +234,13 @@ def _validate(cfg: Config) -> None:
             f"thresholds must satisfy 0 <= review <= block <= 1, got review={th.review}, block={th.block}"
         )
     svc = cfg.service
-    for key in ("max_images", "max_image_bytes", "max_request_bytes", "max_listing_bytes", "max_in_flight"):
+    for key in ("max_images", "max_image_bytes", "max_request_bytes", "max_listing_bytes", "max_in_flight",
+                "max_connections", "max_body_buffer_bytes"):
         if getattr(svc, key) <= 0:
             raise ConfigError(f"service.{key} must be positive, got {getattr(svc, key)}")
     if svc.max_waiting < 0:
         raise ConfigError(f"service.max_waiting must be 0 (no queue) or positive, got {svc.max_waiting}")
-    if not (math.isfinite(svc.time_budget_s) and svc.time_budget_s > 0):
-        raise ConfigError(f"service.time_budget_s must be a positive number of seconds, got {svc.time_budget_s}")
+    for key in ("time_budget_s", "header_timeout_s", "body_timeout_s"):
+        value = getattr(svc, key)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"service.{key} must be a positive number of seconds, got {value}")

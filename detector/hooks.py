@@ -176,7 +176,7 @@ def _identifier(data: Mapping[str, Any], key: str, *, required: bool = False) ->
         raise ListingError(f"listing.{key} is {len(value)} characters long; the limit is {MAX_ID_CHARS}", field=key)
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ListingError(f"listing.{key} must not contain control characters, got {value[:40]!r}", field=key)
-    return value
+    return _encodable(value, key)
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:
@@ -185,6 +185,23 @@ def _text(data: Mapping[str, Any], key: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ListingError(f"listing.{key} must be a string, got {_kind(value)}", field=key)
+    return _encodable(value, key)
+
+
+def _encodable(value: str, key: str) -> str:
+    """``value`` if it is valid Unicode text; a lone surrogate (JSON ``"\\ud800"``) raises ``ListingError``.
+
+    Every field ends up in UTF-8 somewhere (the audit log, JSON answers, logs); a lone surrogate
+    cannot be encoded and would fail there, after the models ran, instead of here.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ListingError(
+            f"listing.{key} is not valid Unicode text: a lone surrogate {value[exc.start]!r} at character "
+            f"{exc.start}; send text that encodes as UTF-8 (surrogates only in pairs)",
+            field=key,
+        ) from None
     return value
 
 

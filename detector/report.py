@@ -19,6 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any, Self
 
+from detector.pathtext import escape_surrogates
 from detector.types import ImageReport
 
 
@@ -31,7 +32,9 @@ class OutputFormat(str, Enum):
     HTML = "html"
 
 
-CSV_COLUMNS = ("path", "ok", "error", "decision", "risk", "brands", "flags", "texts", "logos", "sha256")
+# path_bytes (last, so existing readers' column positions hold): the hex bytes of a file name that is
+# not valid UTF-8, else empty (detector.pathtext).
+CSV_COLUMNS = ("path", "ok", "error", "decision", "risk", "brands", "flags", "texts", "logos", "sha256", "path_bytes")
 
 
 class ReportSink:
@@ -114,16 +117,18 @@ def csv_row(report: ImageReport) -> list[Any]:
         ";".join(t["text"] for t in d["texts"]),
         ";".join(f"{m['brand']}:{m['score']}" for m in d["logos"]),
         d["sha256"] or "",
+        d.get("path_bytes", ""),
     ]
 
 
 def table_lines(report: ImageReport) -> str:
     """A readable block for one report: decision, risk, path, brands, then one line per flag."""
+    path = escape_surrogates(report.path)
     if not report.ok:
-        return f"{'ERROR':6} {'':5} {report.path}\n       {report.error}\n"
+        return f"{'ERROR':6} {'':5} {path}\n       {escape_surrogates(report.error or '')}\n"
     decision = report.decision.value.upper() if report.decision else "-"
     brands = ", ".join(f"{b.name} ({b.confidence:.2f})" for b in sorted(report.brands, key=lambda b: -b.confidence))
-    head = f"{decision:6} {report.risk or 0.0:5.2f} {report.path}" + (f"  brands: {brands}" if brands else "")
+    head = f"{decision:6} {report.risk or 0.0:5.2f} {path}" + (f"  brands: {brands}" if brands else "")
     lines = [head]
     lines += [f"       [{f.severity.value}] {f.rule}: {f.message}" for f in report.flags]
     if not report.flags and report.texts:

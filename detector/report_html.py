@@ -7,7 +7,8 @@ network; allowed images get a small thumbnail only, so a large scan stays one pa
 script: a CSS-only switch hides the allowed images, and the summary, written last because the page is
 streamed as the scan goes, is shown first.
 
-Everything that comes from a photo or a path is escaped: OCR text is seller-controlled.
+Everything that comes from a photo or a path is escaped: OCR text is seller-controlled. A file name
+that is not valid UTF-8 is shown with ``\\xNN`` escapes and its exact bytes in hex (``detector.pathtext``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import base64
 import io
 from collections import Counter
 from datetime import UTC, datetime
-from html import escape
+from html import escape as _html_escape
 from pathlib import Path
 
+from detector.pathtext import escape_surrogates, path_bytes
 from detector.types import ImageReport
 
 # Longest side of the inline photos. Flagged ones are the review queue: big enough to read the labels
@@ -62,6 +64,9 @@ def image_section(report: ImageReport, source: str | Path | None = None) -> str:
     kind = report.decision.value if report.ok and report.decision else "error"
     parts = [f"<section class=\"image {kind}\">", "<div>", _photo(report, source), "</div>", "<div>"]
     parts.append(f"<h2>{escape(report.path)}</h2>")
+    raw = path_bytes(report.path)
+    if raw is not None:
+        parts.append(f"<p class=\"muted path-bytes\">file name bytes (not UTF-8), hex: <code>{raw}</code></p>")
     if not report.ok:
         parts.append(f"<p><span class=\"decision\">UNREADABLE</span> {escape(report.error or '')}</p>")
         parts.append("</div></section>\n")
@@ -114,6 +119,11 @@ def page_tail(decisions: Counter[str], errors: int) -> str:
     return (
         f"<div id=\"summary\"><b>{total} images</b>: {counts}, {errors} unreadable.</div>\n</body>\n</html>\n"
     )
+
+
+def escape(text: str) -> str:
+    """HTML-escaped text that also encodes as UTF-8 (lone surrogates become ``\\xNN`` / ``\\uXXXX``)."""
+    return _html_escape(escape_surrogates(text))
 
 
 def _photo(report: ImageReport, source: str | Path | None) -> str:

@@ -10,36 +10,39 @@ Hostile input costs little and never gets a 5xx:
   (request bytes, listing bytes, image count, bytes per image), not after buffering it and not
   by trusting ``Content-Length``;
 * images are decoded by ``detector.io`` (pixel limit checked on the header, before decoding);
+* the body is read before admission, under its own deadline (``body_timeout_s``, ``408``), so a
+  client dribbling its body holds no queue slot; the bytes held by bodies being read or waiting
+  are capped (``max_body_buffer_bytes``), counted per byte received;
 * admission is bounded: at most ``max_in_flight`` listings are analysed (in a thread pool, off
-  the event loop) and ``max_waiting`` wait; anyone beyond gets ``503`` + ``Retry-After`` before
-  the body is read, so a flood costs no memory;
-* every request has a time budget, queue wait included (``408`` when it runs out).
+  the event loop) and ``max_waiting`` wait; anyone beyond gets ``503`` + ``Retry-After``, at
+  once when the queue is already full on arrival, so a flood costs no memory;
+* every request has a time budget, queue wait included (``408`` when it runs out);
+* headers have a deadline too, and connections a cap: that is the server's part
+  (``detector.service_server``).
 
 Each 4xx body says which limit was hit and its value::
 
     {"error": "too_many_images", "detail": "…", "limit": "service.max_images", "value": 8}
 
-Run it with ``detector serve`` (127.0.0.1:8080 by default); ``create_app`` builds the app.
+Run it with ``detector serve`` (127.0.0.1:8080 by default, ``detector.service_server``);
+``create_app`` builds the app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from detector.audit import DEFAULT_AUDIT_DB, AuditError, AuditLog
@@ -54,6 +57,7 @@ from detector.hooks import (
 )
 from detector.pipeline import Detector
 from detector.service_form import Rejected, budget_exceeded, parse_listing, read_form
+from detector.service_openapi import CHECK_DESCRIPTION, check_request_body, check_responses, readyz_responses
 from detector.types import Listing, ListingDecision
 
 __all__ = ["Rejected", "ServiceState", "create_app"]
@@ -127,6 +131,7 @@ class ServiceState:
         self.workers: asyncio.Semaphore | None = None  # made on the event loop, at startup
         self.admitted = 0  # waiting + in flight; only touched on the event loop
         self.running = 0
+        self.body_bytes = 0  # bytes of bodies being read or admitted; only touched on the event loop
         self.ready = threading.Event()
         self.failed: str | None = None
         # Seconds per listing, smoothed; seeds Retry-After. 4 s: one photo of real OCR on 2 shared cores
@@ -158,8 +163,13 @@ class ServiceState:
         return str(int(min(120, max(1, math.ceil(backlog * self.seconds_per_listing)))))
 
     def admit(self) -> None:
-        cap = self.svc.max_in_flight + self.svc.max_waiting
-        if self.admitted >= cap:
+        """Take a queue slot, or refuse with 503 + Retry-After when every slot is taken."""
+        self.check_room()
+        self.admitted += 1
+        self.update_gauges()
+
+    def check_room(self) -> None:
+        if self.admitted >= self.svc.max_in_flight + self.svc.max_waiting:
             raise Rejected(
                 503,
                 "queue_full",
@@ -169,16 +179,44 @@ class ServiceState:
                 value=self.svc.max_waiting,
                 headers={"Retry-After": self.retry_after()},
             )
-        self.admitted += 1
-        self.update_gauges()
 
     def leave(self) -> None:
         self.admitted -= 1
         self.update_gauges()
 
+    def body_reservation(self) -> BodyBytes:
+        return BodyBytes(self)
+
     def update_gauges(self) -> None:
         self.metrics.in_flight.set(self.running)
         self.metrics.waiting.set(self.admitted - self.running)
+
+
+class BodyBytes:
+    """The bytes one request's body holds against ``service.max_body_buffer_bytes``, until ``release``."""
+
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+        self.held = 0
+
+    def reserve(self, n: int) -> None:
+        state, cap = self.state, self.state.svc.max_body_buffer_bytes
+        if state.body_bytes + n > cap:
+            raise Rejected(
+                503,
+                "server_busy",
+                f"request bodies already hold {state.body_bytes} bytes; the limit is "
+                f"service.max_body_buffer_bytes = {cap}: retry after the Retry-After seconds",
+                limit="service.max_body_buffer_bytes",
+                value=cap,
+                headers={"Retry-After": state.retry_after()},
+            )
+        state.body_bytes += n
+        self.held += n
+
+    def release(self) -> None:
+        self.state.body_bytes -= self.held
+        self.held = 0
 
 
 # -- the app ----------------------------------------------------------------------------------------
@@ -220,7 +258,7 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The models are loaded", responses={503: {"description": "still loading, or failed"}})
+    @app.get("/readyz", summary="The models are loaded", responses=readyz_responses())
     async def readyz() -> JSONResponse:
         if state.failed:
             return JSONResponse({"status": "failed", "error": state.failed}, status_code=503)
@@ -228,16 +266,21 @@ def create_app(
             return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": str(NOT_READY_RETRY_S)})
         return JSONResponse({"status": "ready", "versions": versions(state.detector)})
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         CHECK_PATH,
         summary="Check one listing",
-        description=_CHECK_DESCRIPTION,
-        openapi_extra=_openapi_request_body(state.svc),
-        responses=_OPENAPI_RESPONSES,
+        description=CHECK_DESCRIPTION,
+        openapi_extra=check_request_body(state.svc),
+        responses=check_responses(),
         response_class=JSONResponse,
     )
     async def check(request: Request) -> Response:
@@ -247,17 +290,26 @@ def create_app(
         except Rejected as rej:
             state.metrics.errors.labels(rej.error).inc()
             response = rej.response()
+        except Exception as exc:  # noqa: BLE001 - any bug becomes a counted 500, never a dropped answer
+            # Answered here, not by the app-wide handler, so a 500 is counted like every other status.
+            response = _internal_error(request, state, exc)
         state.metrics.latency.observe(time.monotonic() - arrived)
         state.metrics.responses.labels(str(response.status_code)).inc()
         return response
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        state.metrics.errors.labels("internal_error").inc()
-        return JSONResponse({"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}, status_code=500)
+        return _internal_error(request, state, exc)
 
     return app
+
+
+def _internal_error(request: Request, state: ServiceState, exc: Exception) -> JSONResponse:
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    state.metrics.errors.labels("internal_error").inc()
+    # backslashreplace: the answer must encode as UTF-8 even when the failure was about text that does not.
+    detail = f"{type(exc).__name__}: {exc}".encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"error": "internal_error", "detail": detail}, status_code=500)
 
 
 async def _check(request: Request, state: ServiceState, arrived: float) -> Response:
@@ -272,14 +324,25 @@ async def _check(request: Request, state: ServiceState, arrived: float) -> Respo
             "the models are still loading; retry after the Retry-After seconds (see /readyz)",
             headers={"Retry-After": str(NOT_READY_RETRY_S)},
         )
-    # Admission before the body is read: a full queue refuses at the cost of the headers alone.
-    state.admit()
-    handed_over = False
+    state.check_room()  # a queue already full refuses at the cost of the headers alone, not a body read
+    body = state.body_reservation()
+    handed_over = admitted = False
     try:
+        # The body is read before admission, under its own deadline: a client dribbling it holds bytes
+        # (counted), not one of the queue's slots.
         t = time.monotonic()
-        form = await read_form(request, svc, (state.image_bytes, state.image_bytes_key), deadline)
+        form = await read_form(
+            request,
+            svc,
+            (state.image_bytes, state.image_bytes_key),
+            deadline,
+            body_deadline=arrived + svc.body_timeout_s,
+            reserve=body.reserve,
+        )
         waited = {"read_body": time.monotonic() - t}
         listing, names = parse_listing(form)
+        state.admit()
+        admitted = True
 
         t = time.monotonic()
         assert state.workers is not None  # set at startup
@@ -300,9 +363,10 @@ async def _check(request: Request, state: ServiceState, arrived: float) -> Respo
         cancelled = threading.Event()
         future = state.pool.submit(_work, state, listing, names, deadline, cancelled, waited)
         loop = asyncio.get_running_loop()
-        # The worker slot and the admission are given back when the thread is really done, not when
-        # the answer goes out: a timed-out listing still occupies its thread until its next checkpoint.
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(_release, state, f))
+        # The worker slot, the admission and the body's bytes are given back when the thread is really
+        # done, not when the answer goes out: a timed-out listing still occupies its thread until its
+        # next checkpoint.
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(_release, state, body))
         handed_over = True
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(future), timeout=max(0.0, deadline - time.monotonic()))
@@ -311,7 +375,9 @@ async def _check(request: Request, state: ServiceState, arrived: float) -> Respo
             raise budget_exceeded(svc, arrived) from None
     finally:
         if not handed_over:
-            state.leave()
+            body.release()
+            if admitted:
+                state.leave()
 
     if isinstance(result, Rejected):
         raise result
@@ -321,11 +387,12 @@ async def _check(request: Request, state: ServiceState, arrived: float) -> Respo
     return JSONResponse(body, headers={"X-Audit-Id": str(audit_id)})
 
 
-def _release(state: ServiceState, future: Future[Any]) -> None:
+def _release(state: ServiceState, body: BodyBytes) -> None:
     assert state.workers is not None
     state.workers.release()
     state.running -= 1
     state.leave()
+    body.release()
 
 
 def _work(
@@ -390,128 +457,3 @@ def _package_version() -> str:
     from detector import __version__
 
     return __version__
-
-
-# -- OpenAPI ----------------------------------------------------------------------------------------
-
-_CHECK_DESCRIPTION = """\
-Multipart body: one `listing` part (JSON: `listing_id` required; `seller_id`, `title`, `description`,
-`brand`, `price` optional) and zero or more `images` file parts (JPEG, PNG, WebP, GIF, BMP, TIFF).
-
-The answer is the listing decision (`allow` | `review` | `block`), its risk, the brands seen, the flags
-with the image each came from, per-image reports, the versions that made it and timings, plus the
-`audit_id` of the record committed before the answer was sent. Refusals are JSON bodies with `error`,
-`detail`, and for a limit `limit` and `value`.
-
-```
-curl -F 'listing={"listing_id":"L-1","seller_id":"s-9","brand":"Nike","title":"Nike tee"};type=application/json' \\
-     -F images=@examples/genuine_nike.jpg http://127.0.0.1:8080/v1/listings/check
-```
-"""
-
-
-def _openapi_request_body(svc: ServiceConfig) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["listing"],
-                        "properties": {
-                            "listing": {
-                                "type": "string",
-                                "description": f"listing JSON, at most {svc.max_listing_bytes} bytes",
-                                "example": '{"listing_id": "L-1", "seller_id": "s-9", "brand": "Nike", '
-                                '"title": "Nike tee", "description": "", "price": 20.0}',
-                            },
-                            "images": {
-                                "type": "array",
-                                "maxItems": svc.max_images,
-                                "items": {"type": "string", "format": "binary"},
-                                "description": f"at most {svc.max_images} images of at most {svc.max_image_bytes} bytes",
-                            },
-                        },
-                    }
-                }
-            },
-        }
-    }
-
-
-_ERROR_EXAMPLE = {"error": "too_many_images", "detail": "…", "limit": "service.max_images", "value": 8}
-_OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the decision (also committed to the audit log)"},
-    400: {"description": "malformed multipart body or listing JSON"},
-    408: {"description": "the time budget ran out", "content": {"application/json": {"example": _ERROR_EXAMPLE}}},
-    413: {"description": "a size limit was crossed (request, listing, image count, image bytes, pixels)"},
-    415: {"description": "the body is not multipart/form-data"},
-    422: {"description": "the listing's fields or an image are invalid"},
-    503: {"description": "queue full, models loading, or audit log unavailable; see Retry-After"},
-}
-
-
-# -- running it ------------------------------------------------------------------------------------
-
-_ENV = "DETECTOR_SERVE_SETTINGS"
-
-
-def serve(
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    workers: int = 1,
-    audit_path: str | Path = DEFAULT_AUDIT_DB,
-    catalog: str | Path | None = None,
-    config_path: str | Path | None = None,
-    log_level: str = "info",
-) -> None:
-    """Run the service with uvicorn until interrupted (``detector serve``). Bad settings raise before binding."""
-    import sys
-
-    import uvicorn
-
-    from detector.errors import ConfigError
-
-    if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--port must be in 0..65535, got {port}")
-    config = Config.from_file(config_path) if config_path else Config()
-    AuditLog(audit_path).close()  # an unwritable path fails here, not on the first decision
-    svc = config.service
-    print(
-        f"detector serve: http://{host}:{port} ({workers} worker process(es)); audit log {audit_path}; "
-        f"limits: {svc.max_images} images, {svc.max_image_bytes} B/image, {svc.max_request_bytes} B/request, "
-        f"{svc.time_budget_s:g} s budget, {svc.max_in_flight} in flight + {svc.max_waiting} waiting",
-        file=sys.stderr,
-    )
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": log_level,
-        # h11 keeps reading (and discarding) a body the app refused early, so the client receives its 413.
-        "http": "h11",
-        # A backstop against connection floods; the admission queue answers well before this is reached.
-        "limit_concurrency": 2 * (svc.max_in_flight + svc.max_waiting) + 32,
-        "timeout_keep_alive": 5,
-    }
-    if workers == 1:
-        uvicorn.run(create_app(config=config, audit_path=audit_path, catalog=catalog), **options)
-        return
-    os.environ[_ENV] = json.dumps(
-        {
-            "audit_path": str(audit_path),
-            "catalog": None if catalog is None else str(catalog),
-            "config_path": None if config_path is None else str(config_path),
-        }
-    )
-    uvicorn.run("detector.service:app_from_env", factory=True, workers=workers, **options)
-
-
-def app_from_env() -> FastAPI:
-    """App factory for ``--workers N`` (uvicorn imports it in each worker process)."""
-    settings = json.loads(os.environ[_ENV])
-    config = Config.from_file(settings["config_path"]) if settings["config_path"] else Config()
-    return create_app(config=config, audit_path=settings["audit_path"], catalog=settings["catalog"])

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from python_multipart.exceptions import FormParserError
@@ -180,8 +181,21 @@ class Form:
         self.ended = True
 
 
-async def read_form(request: Request, svc: ServiceConfig, image_bytes: tuple[int, str], deadline: float) -> Form:
-    """Read and parse the body of ``request`` within ``svc``'s limits by ``deadline`` (``time.monotonic``)."""
+async def read_form(
+    request: Request,
+    svc: ServiceConfig,
+    image_bytes: tuple[int, str],
+    deadline: float,
+    *,
+    body_deadline: float | None = None,
+    reserve: Callable[[int], None] | None = None,
+) -> Form:
+    """Read and parse the body of ``request`` within ``svc``'s limits (``time.monotonic`` deadlines).
+
+    ``deadline`` is the request's time budget; ``body_deadline``, when earlier, is the body's own
+    (``service.body_timeout_s``), answered with ``body_timeout``. ``reserve(n)`` is called before each
+    chunk of ``n`` bytes is kept, and raises ``Rejected`` when the service holds too many body bytes.
+    """
     content_type = request.headers.get("content-type", "")
     kind, params = parse_options_header(content_type)
     if kind != b"multipart/form-data":
@@ -208,8 +222,10 @@ async def read_form(request: Request, svc: ServiceConfig, image_bytes: tuple[int
             )
     form = Form(boundary, svc, *image_bytes)
     received = 0
+    body_first = body_deadline is not None and body_deadline < deadline
+    until = body_deadline if body_first and body_deadline is not None else deadline
     try:
-        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+        async with asyncio.timeout(max(0.0, until - time.monotonic())):
             async for chunk in request.stream():
                 received += len(chunk)
                 # Counted as it arrives: a chunked body, or one longer than its Content-Length says, is cut here.
@@ -222,8 +238,19 @@ async def read_form(request: Request, svc: ServiceConfig, image_bytes: tuple[int
                         f"the request body is over {svc.max_request_bytes} bytes",
                     )
                 if chunk:
+                    if reserve is not None:
+                        reserve(len(chunk))
                     form.parser.write(chunk)
     except TimeoutError:
+        if body_first:
+            raise limit_error(
+                408,
+                "body_timeout",
+                "service.body_timeout_s",
+                svc.body_timeout_s,
+                f"the request body did not arrive within {svc.body_timeout_s:g} s ({received} bytes came)",
+                headers={"Connection": "close"},
+            ) from None
         raise budget_exceeded(svc, deadline - svc.time_budget_s) from None
     except FormParserError as exc:
         raise Rejected(400, "malformed_multipart", f"the multipart body cannot be parsed: {exc}") from None

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from detector.pathtext import clean_strings, path_bytes
+
 
 class Decision(str, Enum):
     """What a marketplace should do with an image or listing."""
@@ -247,8 +249,12 @@ class ImageReport:
         return self.decision in (Decision.REVIEW, Decision.BLOCK)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The JSONL record. Every string is valid UTF-8: a file name that is not gets ``\\xNN`` escapes
+        in ``path`` and its exact bytes in ``path_bytes`` (hex), present only then (``detector.pathtext``)."""
+        raw = path_bytes(self.path)
+        record = {
             "path": self.path,
+            **({"path_bytes": raw} if raw is not None else {}),
             "ok": self.ok,
             "error": self.error,
             "decision": self.decision.value if self.decision else None,
@@ -262,6 +268,7 @@ class ImageReport:
             "sha256": self.sha256,
             "size": list(self.size) if self.size else None,
         }
+        return clean_strings(record)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

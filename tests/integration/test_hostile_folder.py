@@ -108,6 +108,18 @@ def build_hostile_folder(root: Path, im: ImageFactory) -> HostileFolder:
     f.add("skipped", "odd/favicon.ico", im.encode(im.rgb((16, 16)), "ICO"))
     f.add("skipped", "odd/run.sh", b"#!/bin/sh\necho hi\n")
 
+    # Names that are not UTF-8 (os.fsdecode gives "\udcff" for byte 0xFF): scanned, written escaped.
+    f.add("good", "names/\udcffbag.jpg", im.jpeg())
+    f.add("good", "names/caf\udce9.png", im.png())
+    f.add("bad", "names/broken\udcfe.jpg", im.text())
+    f.add("skipped", "names/notes\udcff.txt", b"hello")
+
+    # Not regular files: never opened (opening a FIFO blocks until a writer comes), skipped and counted.
+    (root / "special").mkdir()
+    for name in ("b.jpg", "b_noext"):
+        os.mkfifo(root / "special" / name)
+        f.skipped.add(f"special/{name}")
+
     # A symlink loop: must terminate without visiting anything twice.
     os.symlink(root, root / "odd" / "deep" / "loop")
     return f
@@ -115,13 +127,20 @@ def build_hostile_folder(root: Path, im: ImageFactory) -> HostileFolder:
 
 @pytest.fixture
 def hostile(tmp_path) -> HostileFolder:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs os.mkfifo")
     folder = build_hostile_folder(tmp_path / "hostile", ImageFactory())
     assert folder.total >= 50
     return folder
 
 
+def _record_path(record: dict) -> Path:
+    """The scanned file: ``path_bytes`` (hex) when its name is not UTF-8, else ``path``."""
+    return Path(os.fsdecode(bytes.fromhex(record["path_bytes"]))) if "path_bytes" in record else Path(record["path"])
+
+
 def _check_records(records: list[dict], folder: HostileFolder) -> None:
-    rel = [Path(r["path"]).relative_to(folder.root).as_posix() for r in records]
+    rel = [_record_path(r).relative_to(folder.root).as_posix() for r in records]
     assert len(rel) == len(set(rel)), "a file was reported twice"
     by_path = dict(zip(rel, records, strict=True))
     assert set(by_path) == folder.good | folder.bad
@@ -179,3 +198,19 @@ def test_hostile_folder_through_the_real_entry_point(hostile, tmp_path):
     assert all(r["stages"]["ocr"] == "none" for r in records if r["ok"])
     assert f"{len(hostile.bad)} unreadable" in proc.stderr
     assert f"{len(hostile.skipped)} non-image files skipped" in proc.stderr
+
+
+def test_hostile_folder_to_stdout_is_valid_utf8(hostile, tmp_path):
+    config = tmp_path / "no-ocr.yaml"
+    config.write_text("ocr:\n  backend: none\nlogos:\n  backend: none\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "detector.cli", "scan", str(hostile.root), "--config", str(config), "--no-progress"],
+        check=False,
+        capture_output=True,
+        timeout=120,  # a FIFO opened by mistake would hang here
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == EXIT_OK, proc.stderr.decode("utf-8", "replace")
+    records = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]  # strict UTF-8
+    _check_records(records, hostile)
+    assert all("\\x" in r["path"] for r in records if "path_bytes" in r)

@@ -32,6 +32,7 @@ from detector.config import Config, Limits, ServiceConfig
 from detector.errors import MissingModel
 from detector.pipeline import Detector
 from detector.service import CHECK_PATH, ServiceState, create_app
+from detector.service_server import uvicorn_options
 from detector.stages import NoRules
 from detector.types import BrandSighting, Decision, Flag, Listing, Severity, TextSpan, Verdict
 
@@ -136,7 +137,9 @@ class LiveServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", http="h11", lifespan="on"))
+        # The settings `detector serve` runs with: its h11 protocol with read deadlines, its connection cap.
+        options = uvicorn_options(app.state.service.svc)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **options))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     @property
@@ -151,7 +154,9 @@ class LiveServer:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.02)
         if ready:
-            wait_for(lambda: httpx.get(self.url + "/readyz").status_code == 200, "readyz")
+            # Warm-up trains the keypoint stage's FAISS index: 6-7 s with other jobs on the 2 cores, so 10 s
+            # was too tight to be a fair test of anything.
+            wait_for(lambda: httpx.get(self.url + "/readyz").status_code == 200, "readyz", timeout=60)
         return self
 
     def stop(self) -> None:
@@ -433,6 +438,11 @@ HOSTILE = [
     Hostile("listing-id-300-chars", 422, "invalid_listing", _listing(listing_id="L" * 300)),
     Hostile("listing-id-newline", 422, "invalid_listing", _listing(listing_id="L-1\nforged log line")),
     Hostile("seller-id-list", 422, "invalid_listing", _listing(seller_id=["a", "b"])),
+    # lone surrogates: valid JSON escapes, but not text that UTF-8 (the audit log, the answer) can hold
+    *(
+        Hostile(f"{key}-lone-surrogate", 422, "invalid_listing", _listing(**{key: "L\ud800x"}))
+        for key in ("listing_id", "seller_id", "title", "description", "brand")
+    ),
     Hostile("title-number", 422, "invalid_listing", _listing(title=42)),
     Hostile("price-string", 422, "invalid_listing", _listing(price="12.00")),
     Hostile("price-negative", 422, "invalid_listing", _listing(price=-5)),
@@ -581,6 +591,38 @@ def test_after_the_table_nothing_was_decided_or_failed(hostile_server: LiveServe
     assert "internal_error" not in text
     assert hostile_server.state.admitted == 0
     assert hostile_server.state.audit.count() == 1  # only the good listing
+
+
+@pytest.mark.parametrize("key", ["listing_id", "seller_id", "title", "description", "brand"])
+def test_a_lone_surrogate_is_a_422_that_names_the_field(hostile_server: LiveServer, key: str) -> None:
+    listing = {**GOOD, key: "\udcff" if key != "listing_id" else "L-\ud800"}
+    with hostile_server.client() as client:
+        r = client.post(CHECK_PATH, files=check_files(listing, [("a.jpg", jpeg())]))
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert (body["error"], body["field"]) == ("invalid_listing", key)
+    assert f"listing.{key}" in body["detail"] and "surrogate" in body["detail"]
+
+
+def test_an_internal_error_is_a_500_counted_in_the_responses_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(tmp_path, colour_ocr())
+
+    def broken(*args: Any, **kwargs: Any) -> int:
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(server.state.audit, "record", broken)
+    try:
+        with server.client() as client:
+            r = client.post(CHECK_PATH, files=check_files(GOOD, [("a.jpg", jpeg())]))
+            text = client.get("/metrics").text
+        assert r.status_code == 500 and r.json()["error"] == "internal_error"
+        assert 'detector_http_responses_total{status="500"} 1.0' in text
+        assert 'detector_errors_total{error="internal_error"} 1.0' in text
+        assert server.state.admitted == 0
+    finally:
+        server.stop()
 
 
 # -- load: the bounded queue and the time budget ----------------------------------------------------

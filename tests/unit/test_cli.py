@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from conftest import FakeOcr
 from PIL import Image
 
-from detector.cli import EXIT_FLAGGED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
+from detector.cli import EXIT_FLAGGED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
 from detector.types import Box, TextSpan
 
 REQUIRED = {"path", "ok", "error", "decision", "risk", "brands", "logos", "texts", "flags", "timings_ms"}
@@ -257,6 +258,84 @@ def test_setup_error_mid_scan_leaves_the_previous_output_whole(fake_stages, fold
     assert target.read_text() == "previous scan\n"
     partial = target.with_name(target.name + ".partial")
     assert [Path(json.loads(line)["path"]).name for line in partial.read_text().splitlines()] == ["a.jpg"]
+
+
+def test_an_internal_error_exits_70_never_0_or_1(fake_stages, folder, capsys, tmp_path, monkeypatch):
+    from detector.report import ReportSink
+
+    def broken(self, report):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug in a sink")
+
+    monkeypatch.setattr(ReportSink, "write", broken)
+    target = tmp_path / "report.jsonl"
+    code, _lines, err = scan(capsys, str(folder), "--output", str(target))
+    assert code == EXIT_INTERNAL == 70
+    assert "RuntimeError: a bug in a sink" in err and "internal error" in err
+    assert not target.exists()  # nothing half-written replaced the target
+
+
+# -- file names that are not UTF-8 ----------------------------------------------------------------
+
+
+@pytest.fixture
+def odd_names(tmp_path, images) -> Path:
+    """Files whose names are not valid UTF-8 (a raw 0xFF, Latin-1 é), good and bad, plus a normal one."""
+    root = tmp_path / "odd"
+    root.mkdir()
+    raw = os.fsencode(root)
+    for name, data in [
+        (b"\xffbag.jpg", images.jpeg((40, 30))),
+        (b"caf\xe9.png", images.png((30, 20))),
+        (b"broken\xfe.jpg", images.text()),
+        (b"notes\xff.txt", b"not an image"),
+        (b"plain.jpg", images.jpeg((20, 20))),
+    ]:
+        with open(raw + b"/" + name, "wb") as fh:
+            fh.write(data)
+    return root
+
+
+def _records_bytes(lines: list[dict]) -> dict[bytes, dict]:
+    """Each record by the exact bytes of its file name (from path_bytes when present)."""
+    out = {}
+    for r in lines:
+        full = bytes.fromhex(r["path_bytes"]) if "path_bytes" in r else r["path"].encode("utf-8")
+        out[full.rsplit(b"/", 1)[-1]] = r
+    return out
+
+
+def test_non_utf8_file_names_are_written_validly_and_losslessly(fake_stages, odd_names, capsys, tmp_path):
+    target = tmp_path / "out.jsonl"
+    code, _lines, err = scan(capsys, str(odd_names), "--output", str(target))
+    assert code == EXIT_OK, err
+    assert "Traceback" not in err and not target.with_name("out.jsonl.partial").exists()
+    text = target.read_bytes().decode("utf-8")  # strict: valid UTF-8 or this raises
+    records = _records_bytes([json.loads(line) for line in text.splitlines()])
+    assert set(records) == {b"\xffbag.jpg", b"caf\xe9.png", b"broken\xfe.jpg", b"plain.jpg"}
+    assert records[b"\xffbag.jpg"]["path"].endswith("/\\xffbag.jpg") and records[b"\xffbag.jpg"]["ok"]
+    assert records[b"caf\xe9.png"]["path"].endswith("/caf\\xe9.png") and records[b"caf\xe9.png"]["ok"]
+    assert "path_bytes" not in records[b"plain.jpg"]
+    bad = records[b"broken\xfe.jpg"]
+    assert bad["ok"] is False and "broken\\xfe.jpg" in bad["error"]
+    for name, r in records.items():  # the bytes open the very file that was scanned
+        if "path_bytes" in r:
+            assert os.path.exists(bytes.fromhex(r["path_bytes"])) and name in bytes.fromhex(r["path_bytes"])
+    assert "1 non-image files skipped" in err
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "table", "html"])
+def test_every_format_writes_non_utf8_names_as_valid_utf8(fake_stages, odd_names, capsys, tmp_path, fmt):
+    target = tmp_path / f"out.{fmt}"
+    code, _lines, err = scan(capsys, str(odd_names), "--format", fmt, "--output", str(target))
+    assert code == EXIT_OK, err
+    text = target.read_bytes().decode("utf-8")
+    assert "xffbag.jpg" in text and "caf\\" in text and "xe9.png" in text  # JSON doubles the backslash
+    if fmt == "csv":
+        rows = {r["path"].rsplit("/", 1)[-1]: r for r in csv.DictReader(io.StringIO(text))}
+        assert bytes.fromhex(rows["\\xffbag.jpg"]["path_bytes"]).endswith(b"/\xffbag.jpg")
+        assert rows["plain.jpg"]["path_bytes"] == ""
+    if fmt == "html":
+        assert os.fsencode(odd_names).hex() + b"/\xffbag.jpg".hex() in text
 
 
 def test_check_text_reads_stdin_lines_in_order_among_arguments(capsys, monkeypatch):

@@ -208,3 +208,23 @@ def test_logo_operating_points_match_the_stages_defaults():
     from detector.shapes import DEFAULT_THRESHOLD
 
     assert (Config().logos.keypoints_min_inliers, Config().logos.shape_threshold) == (DEFAULT_MIN_INLIERS, DEFAULT_THRESHOLD)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("header_timeout_s", 0, "service.header_timeout_s must be a positive number of seconds"),
+        ("body_timeout_s", -1.0, "service.body_timeout_s must be a positive number of seconds"),
+        ("body_timeout_s", float("inf"), "service.body_timeout_s must be a positive number of seconds"),
+        ("max_connections", 0, "service.max_connections must be positive"),
+        ("max_body_buffer_bytes", 0, "service.max_body_buffer_bytes must be positive"),
+    ],
+)
+def test_service_deadlines_and_caps_are_checked(key, value, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        Config.from_dict({"service": {key: value}})
+
+
+def test_service_deadlines_load_from_yaml():
+    cfg = Config.from_dict({"service": {"header_timeout_s": 5, "body_timeout_s": 12.5, "max_connections": 64}})
+    assert (cfg.service.header_timeout_s, cfg.service.body_timeout_s, cfg.service.max_connections) == (5.0, 12.5, 64)

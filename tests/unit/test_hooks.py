@@ -285,6 +285,12 @@ def test_a_decompression_bomb_is_too_large(detector: Detector) -> None:
         ({"listing_id": "L", "images": "a.jpg"}, "images", "must be a list"),
         ({"listing_id": "L", "images": [12]}, "images", "images[0] must be image bytes"),
         ({"listing_id": "L", "seller": "s-1"}, "seller", "unknown key(s) ['seller']"),
+        # lone surrogates parse from JSON ("\\ud800") but cannot be stored or answered as UTF-8
+        ({"listing_id": "L\ud800"}, "listing_id", "lone surrogate '\\ud800' at character 1"),
+        ({"listing_id": "L", "seller_id": "\udcff"}, "seller_id", "not valid Unicode text"),
+        ({"listing_id": "L", "brand": "Nike\udfff"}, "brand", "lone surrogate"),
+        ({"listing_id": "L", "title": "tee \ud83d"}, "title", "lone surrogate"),
+        ({"listing_id": "L", "description": "\udc00 x"}, "description", "lone surrogate"),
     ],
 )
 def test_a_malformed_listing_says_which_field(listing: Any, field: str | None, message: str) -> None:
@@ -293,6 +299,13 @@ def test_a_malformed_listing_says_which_field(listing: Any, field: str | None, m
     assert info.value.field == field
     assert message in str(info.value)
     assert isinstance(info.value, ValueError)  # callers without the detector's errors can still catch it
+
+
+def test_a_surrogate_pair_is_ordinary_text(detector: Detector) -> None:
+    listing = listing_from_mapping({"listing_id": "L", "title": "tee \U0001f455", "brand": "Nike"})
+    assert listing.title == "tee \U0001f455"
+    with pytest.raises(ListingError, match="listing.seller_id"):
+        on_listing_upload(Listing("L-9", seller_id="s\udcff"), detector=detector)
 
 
 def test_names_must_match_the_images(detector: Detector) -> None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import resource
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -434,3 +437,165 @@ def test_is_image_file(tmp_path, images):
     assert is_image_file(images.write(tmp_path / "photo", images.jpeg()))  # the magic bytes say it
     assert not is_image_file(images.write(tmp_path / "notes", b"plain text"))
     assert not is_image_file(tmp_path / "does-not-exist")
+
+
+# -- special files: never opened ------------------------------------------------------------------
+
+
+def _within(seconds: float, fn: Callable[[], Any]) -> Any:
+    """``fn()`` in a daemon thread; fails (instead of hanging the suite) when it takes longer."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds} s (a FIFO was opened?)"
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_walk_skips_fifos_and_sockets_without_opening_them(tmp_path, images):
+    images.write(tmp_path / "a.jpg", images.jpeg())
+    os.mkfifo(tmp_path / "b.jpg")  # named like an image
+    os.mkfifo(tmp_path / "b_noext")  # would be opened for the magic-bytes check
+    os.symlink(tmp_path / "b.jpg", tmp_path / "link-to-fifo.png")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "s.jpg"))
+        walk = FolderWalk([tmp_path])
+        found = _within(10, lambda: [p.name for p in walk])
+    assert found == ["a.jpg"]
+    assert sorted(p.name for p in walk.skipped) == ["b.jpg", "b_noext", "link-to-fifo.png", "s.jpg"]
+    assert not is_image_file(tmp_path / "b.jpg")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_loading_a_fifo_is_an_error_not_a_hang(tmp_path):
+    os.mkfifo(tmp_path / "b.jpg")
+    with pytest.raises(InvalidImage, match=r"b\.jpg: is a FIFO \(named pipe\), not a regular file"):
+        _within(10, lambda: load_image(tmp_path / "b.jpg"))
+
+
+def test_loading_a_device_is_an_error(tmp_path):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    # /dev/zero would stream zeros up to the byte limit; it is refused before a read.
+    with pytest.raises(InvalidImage, match="is a character device"):
+        _within(10, lambda: load_image("/dev/zero"))
+
+
+# -- messages that say what is wrong, and nothing on stderr ------------------------------------------
+
+
+def _mutated(seed: str, ops: list[tuple[str, float, int]]) -> bytes:
+    from image_fuzz import mutate, seeds
+
+    return mutate(seeds()[seed], ops)
+
+
+def _tiff_with_samples_per_pixel(value: int) -> bytes:
+    """A valid little-endian TIFF whose SamplesPerPixel tag (277) is rewritten to ``value``."""
+    from image_fuzz import seeds
+
+    data = bytearray(seeds()["tiff-raw"])
+    ifd = int.from_bytes(data[4:8], "little")
+    for i in range(int.from_bytes(data[ifd : ifd + 2], "little")):
+        entry = ifd + 2 + 12 * i
+        if int.from_bytes(data[entry : entry + 2], "little") == 277:
+            data[entry + 8 : entry + 10] = value.to_bytes(2, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "limits", "says", "never"),
+    [
+        # Pillow's own cap (178,956,970 pixels) beside ours read as a second, contradicting limit.
+        (
+            lambda im: im.png_header(100_000, 100_000),
+            Limits(),
+            "claims 10,000,000,000 pixels; the limit is 40,000,000 pixels",
+            ["178956970", "exceeds limit"],
+        ),
+        # Rounded, an over-limit size read as the limit itself.
+        (
+            lambda im: b"\xff" * 26_214_401,
+            Limits(),
+            "file is 26,214,401 bytes; the limit is 26,214,400 bytes (26.2 MB)",
+            ["26.2 MB; the limit"],
+        ),
+        (
+            lambda im: im.png_header(1000, 1001),
+            Limits(max_pixels=1_000_000),
+            "(1,001,000 pixels); the limit is 1,000,000 pixels (1 Mpx)",
+            ["(1 Mpx); the limit is 1 Mpx"],
+        ),
+        # Binary headers decode as UTF-8 too: they are not "text".
+        (lambda im: b"GIF89a", Limits(), "starts like a GIF file but its header cannot be read", ["looks like text"]),
+        (lambda im: b"BM\x00\x00\x00\x00", Limits(), "starts like a BMP file", ["looks like text"]),
+        (lambda im: b"II*\x00\x08\x00\x00\x00", Limits(), "starts like a TIFF file", ["looks like text"]),
+        # Pillow's "decoder error -2" and "cannot load this image" name no cause.
+        (
+            lambda im: _mutated("tiff-group4", [("dup", 0.3764, 1189), ("int32", 0.0467, 23713)]),
+            Limits(),
+            "the TIFF pixel data is corrupt or missing: the header was read but the pixels cannot be decoded",
+            ["decoder error"],
+        ),
+        (
+            lambda im: _mutated("jpeg-cmyk", [("flip", 0.4635, 24842), ("delete", 0.1063, 60043)]),
+            Limits(),
+            "the JPEG pixel data is corrupt or missing",
+            ["cannot load this image"],
+        ),
+    ],
+    ids=["pillow-bomb", "bytes-rounding", "pixels-rounding", "gif-header", "bmp-header", "tiff-header",
+         "decoder-error", "cannot-load"],
+)
+def test_refusals_say_what_is_wrong(images, data, limits, says, never):
+    with pytest.raises(InvalidImage) as info:
+        load_image(data(images), limits, name="x")
+    message = str(info.value)
+    assert says in message
+    assert not any(n in message for n in never), message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # Pillow EXIF warnings ("Tag data larger than file", "Corrupt EXIF data") and numpy's cast warning
+        # on a float TIFF: each leaked past the old filters (found by tests/image_fuzz.py).
+        lambda: _mutated("jpeg-exif", [("insert", 0.29013570261259003, 9810), ("int16", 0.03957803944250715, 20659)]),
+        lambda: _mutated(
+            "jpeg-exif",
+            [("set", 0.6229806202063485, 26681), ("set", 0.12855364377338496, 40742),
+             ("set", 0.07146568528387409, 21654), ("int32", 0.033256413018372455, 56354)],
+        ),
+        lambda: _mutated("tiff-float", [("int32", 0.10286457352861578, 12308), ("insert", 0.04517062211791478, 16128)]),
+        # libtiff prints "ZIPDecode: Decoding error…" on fd 2 itself; Pillow logs an ERROR before raising.
+        lambda: _mutated("tiff-tiff_adobe_deflate", [("int32", 0.5, 7), ("int32", 0.6, 9), ("int32", 0.7, 11)]),
+        lambda: _tiff_with_samples_per_pixel(7168),
+    ],
+    ids=["exif-tag-data", "exif-corrupt", "numpy-cast", "libtiff", "pil-log"],
+)
+def test_nothing_leaks_to_stderr_or_warnings(capfd, caplog, data):
+    import logging
+    import warnings
+
+    caplog.set_level(logging.DEBUG, logger="detector")  # pytest's log capture stands in for stderr here
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            load_image(data(), name="x")
+        except InvalidImage:
+            pass
+    out, err = capfd.readouterr()
+    assert [str(w.message) for w in caught] == []
+    assert (out, err) == ("", "")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
