@@ -21,9 +21,8 @@ import pytest
 
 pytest.importorskip("schemathesis")
 pytest.importorskip("uvicorn")
-from test_service import ListingRules, LiveServer, check_files, colour_ocr, jpeg, serve
+from test_service import LiveServer, check_files, jpeg, serve_small
 
-from detector.config import Limits
 from detector.service import CHECK_PATH
 
 HERE = Path(__file__).resolve().parent
@@ -49,17 +48,7 @@ def schemathesis_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     # Small limits, so generated bodies reach the 413s of the schema.
-    server = serve(
-        tmp_path_factory.mktemp("openapi"),
-        colour_ocr(),
-        ListingRules(),
-        limits=Limits(max_pixels=1_000_000),
-        max_images=3,
-        max_image_bytes=100_000,
-        max_request_bytes=250_000,
-        max_listing_bytes=2048,
-        time_budget_s=20.0,
-    )
+    server = serve_small(tmp_path_factory.mktemp("openapi"))
     yield server
     server.stop()
 

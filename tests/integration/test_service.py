@@ -533,10 +533,10 @@ HOSTILE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = serve(
-        tmp_path_factory.mktemp("hostile"),
+def serve_small(tmp: Path) -> LiveServer:
+    """A live server with small limits, so that requests (hand-made or generated) reach every 413."""
+    return serve(
+        tmp,
         colour_ocr(),
         ListingRules(),
         limits=Limits(max_pixels=1_000_000),
@@ -546,6 +546,11 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSer
         max_listing_bytes=2048,
         time_budget_s=20.0,
     )
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = serve_small(tmp_path_factory.mktemp("hostile"))
     yield server
     server.stop()
 
