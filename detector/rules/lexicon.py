@@ -126,6 +126,8 @@ class Lexicon:
         self.by_suffix: dict[str, list[Entry]] = defaultdict(list)
         self.by_consonants: dict[str, list[Entry]] = defaultdict(list)
         self.word_places: dict[str, list[tuple[Entry, int]]] = defaultdict(list)
+        self.word_starts: dict[str, list[tuple[Entry, int]]] = defaultdict(list)
+        self.word_ends: dict[str, list[tuple[Entry, int]]] = defaultdict(list)
         for e in latin:
             if e.length >= 5:
                 self.by_vskel[visual_fold(e.pskel)].append(e)
@@ -143,14 +145,14 @@ class Lexicon:
                     if len(word) >= 4:
                         # A changed word that keeps the word's first or last three letters ("Timmy",
                         # "Worker") may still stand in its place.
-                        self.word_places["^" + word[:3]].append((e, place))
-                        self.word_places[word[-3:] + "$"].append((e, place))
+                        self.word_starts[word[:3]].append((e, place))
+                        self.word_ends[word[-3:]].append((e, place))
         self.max_words = max((len(e.words) for e in latin), default=1)
         self.max_key_len = max((e.length for e in latin), default=0)
         self.key_lengths = sorted({e.length for e in latin})
         # Freeze the indexes: a miss must not insert an empty list.
         for name in ("by_key", "by_skel", "by_collapsed", "by_brand", "by_vskel", "by_letters", "by_prefix", "by_suffix",
-                     "by_consonants", "word_places"):
+                     "by_consonants", "word_places", "word_starts", "word_ends"):
             setattr(self, name, dict(getattr(self, name)))
 
     @classmethod

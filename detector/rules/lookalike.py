@@ -176,9 +176,18 @@ class Matcher:
             return False
         if not multi and self._glued(c, tokens, out):
             return False
-        # Shuffled letters and a long piece of a name kept (knockoff.py) are beyond any edit budget.
+        lo, hi = self.query_len
+        if lo <= len(c.collapsed) <= hi:
+            return True  # to the vectorised step; knockoff proposals follow it (``_fuzzy``)
+        if not multi:
+            self._knockoff_proposals(c, tokens, ctx, out)
+        return False
+
+    def _knockoff_proposals(self, c: Candidate, tokens: list[Token], ctx: frozenset[str], out: list[Match]) -> bool:
+        """Shuffled letters, the same consonants, a long piece of a name kept (knockoff.py): one-word
+        knockoffs beyond any edit budget, proposed by hash; True when one matched."""
         key = c.key
-        proposals = {}
+        proposals: dict[int, Entry] = {}
         for table, k in (
             (self.lex.by_letters, "".join(sorted(key))),
             (self.lex.by_letters, "".join(sorted(key[:-1])) if key.endswith("s") else ""),  # "Nkies"
@@ -188,10 +197,7 @@ class Matcher:
         ):
             for e in table.get(k, ()):
                 proposals[id(e)] = e
-        if proposals and self._compare_all(c, proposals.values(), tokens, ctx, out):
-            return False
-        lo, hi = self.query_len
-        return lo <= len(c.collapsed) <= hi
+        return bool(proposals) and self._compare_all(c, proposals.values(), tokens, ctx, out)
 
     def _compare_all(
         self, c: Candidate, entries: Iterable[Entry], tokens: list[Token], ctx: frozenset[str], out: list[Match]
@@ -291,11 +297,18 @@ class Matcher:
                 near[q] = row
         # One array operation for the whole queue: per-candidate numpy calls cost more than the cdist.
         dist = np.minimum(np.stack([near[c.skel] for _, c, _ in queue]), np.stack([near[c.collapsed] for _, c, _ in queue]))
+        matched: set[int] = set()
         for qi, col in zip(*np.nonzero(dist <= self.fuzzy_budget)):
             ti, c, tokens = queue[qi]
             m = self.compare(c, self.fuzzy_entries[col], tokens, ctx, distance=int(dist[qi, col]))
             if m is not None:
                 found[ti].append(m)
+                matched.add(int(qi))
+        # Knockoffs beyond any edit budget, for the one-word candidates nothing came near: after the
+        # vectorised step, so that typos are not judged one pair at a time.
+        for qi, (ti, c, tokens) in enumerate(queue):
+            if qi not in matched and c.last - c.first == 1:
+                self._knockoff_proposals(c, tokens, ctx, found[ti])
 
     # -- judging one pair ----------------------------------------------------------------------
     def compare(

@@ -26,7 +26,8 @@ def holds_name(lex: Lexicon, first: int, last: int, tokens: list[Token], brand: 
         key = ""
         for j in range(i, last):
             key += tokens[j].key
-            if any(x.brand == brand for x in by_key.get(key, ())):
+            hits = by_key.get(key)
+            if hits is not None and any(x.brand == brand for x in hits):
                 return True
     return False
 
@@ -41,14 +42,16 @@ class PhraseMatcher:
 
     def find(self, tokens: list[Token], out: list[Match]) -> None:
         """Append to ``out`` the multi-word names that ``tokens`` imitate word by word or reorder."""
-        places = self.lex.word_places
+        places, starts, ends = self.lex.word_places, self.lex.word_starts, self.lex.word_ends
+        common = self.all_words.common
         seq = [i for i, t in enumerate(tokens) if t.key not in CONNECTORS]
         done: set[tuple[int, int]] = set()
         for k, i in enumerate(seq):
             key = tokens[i].key
-            hits = places.get(key, [])
-            if len(key) >= 4:
-                hits = hits + places.get("^" + key[:3], []) + places.get(key[-3:] + "$", [])
+            hits = places.get(key, ())
+            # Near words as anchors only when not common words ("Timmy", "Sniffany"): "stand" is not "star".
+            if len(key) >= 4 and (key[:3] in starts or key[-3:] in ends) and key not in common:
+                hits = [*hits, *starts.get(key[:3], ()), *ends.get(key[-3:], ())]
             for e, place in hits:
                 lo, hi = k - place, k - place + len(e.words)
                 if lo < 0 or hi > len(seq) or (id(e), lo) in done:
