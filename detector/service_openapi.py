@@ -80,7 +80,12 @@ _IMAGE_REPORT = {
             "items": {
                 "type": "object",
                 "required": ["text", "confidence"],
-                "properties": {"text": {"type": "string"}, "confidence": _UNIT},
+                "properties": {
+                    "text": {"type": "string"},
+                    "confidence": _UNIT,
+                    # the OCR's second, surer reading of a doubtful span, when it disagreed with the first
+                    "alternatives": {"type": "array", "items": {"type": "string"}},
+                },
             },
         },
         "flags": {"type": "array", "items": _FLAG},
