@@ -215,10 +215,11 @@ class Rules:
         declared = None
         if listing is not None and listing.brand and listing.brand.strip():
             declared = self.lexicon.resolve(listing.brand)
+        listing_flags, named = self._listing_text(listing) if listing is not None else ([], set())
         context = {lg.brand for lg in logos}
         if not listing_text:
             # What the listing names (declared brand, a brand in its title) is context for the photo's text.
-            context |= ({declared} if declared else set()) | self._named(listing)
+            context |= ({declared} if declared else set()) | named
         matched = self.matcher.match_many([t.text for t in texts], context)
         # A doubtful reading of a name that the photo also shows spelled right (another span, or the
         # OCR's second reading of the same place) is a misreading, not a look-alike.
@@ -257,7 +258,7 @@ class Rules:
             exact_seen.append((lg.brand, quote_logo(lg)))
 
         if listing is not None:
-            flags.extend(self._listing_flags(listing))
+            flags.extend(listing_flags)
             if declared is not None:
                 exact_seen.append((declared, f"listing brand {listing.brand!r}"))
 
@@ -276,24 +277,20 @@ class Rules:
             decision=decide(score, flags, cfg.thresholds),
         )
 
-    def _named(self, listing: Listing | None) -> set[str]:
-        """Brands the listing's title or description names as written ("Nike running tee")."""
-        if listing is None:
-            return set()
-        prose = [v for v in (listing.title, listing.description) if v and v.strip()]
-        return {m.brand for tm in self.matcher.match_many(prose) for m in tm.matches if not m.is_lookalike}
-
-    def _listing_flags(self, listing: Listing) -> list[Flag]:
-        """Look-alikes and vocabulary in the seller's own words. No context: prose is full of
-        ordinary words ("a boot for a hike"), so dictionary words never count here."""
+    def _listing_text(self, listing: Listing) -> tuple[list[Flag], set[str]]:
+        """Look-alikes and vocabulary in the seller's own words, and the brands they name as written
+        ("Nike running tee"). No context: prose is full of ordinary words ("a boot for a hike"), so
+        dictionary words never count here."""
         fields = [("title", listing.title), ("description", listing.description), ("brand", listing.brand or "")]
         fields = [(name, value) for name, value in fields if value and value.strip()]
-        out = []
+        out, named = [], set()
         for (name, value), tm in zip(fields, self.matcher.match_many([v for _, v in fields])):
+            if name != "brand":
+                named.update(m.brand for m in tm.matches if not m.is_lookalike)
             for f in self._findings(tm, 1.0):
                 if f.flagged and not (name == "brand" and f.rule == "counterfeit_vocabulary"):
                     out.append(self._flag(f, f"listing {name}: {f.text!r} in {_clip(value)!r}"))
-        return out
+        return out, named
 
     @staticmethod
     def _flag(f: Finding, evidence: str) -> Flag:
