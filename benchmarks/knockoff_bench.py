@@ -211,12 +211,13 @@ def run(dev_only: bool) -> str:
 
     lines += ["### False flags (same catalog)", "",
               "| input | strings | flagged as a brand look-alike | examples |", "|---|---:|---:|---|"]
-    for name, texts in honest_texts(rules):
+    sets = honest_texts(rules)  # the dictionary first
+    for name, texts in sets:
         _, look, _, examples = false_flags(rules, texts)
         ex = ", ".join(f"`{t}` → {', '.join(sorted({b for _, b in fl if b}))}" for t, fl in examples[:6])
         lines.append(f"| {name} | {len(texts):,} | {look} ({pct(look, len(texts))}) | {ex} |")
     # Words the filter does not know (an OCR misreading, a proper noun): the filter built from half.
-    words = [w.strip() for w in DICT.read_text(encoding="utf-8", errors="replace").splitlines() if w.strip()]
+    words = sets[0][1]
     held = Rules(brands, words=WordList.from_words(words[0::2]))
     _, look, _, examples = false_flags(held, words[1::2])
     ex = ", ".join(f"`{t}` → {', '.join(sorted({b for _, b in fl if b}))}" for t, fl in examples[:6])

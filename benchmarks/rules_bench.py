@@ -272,7 +272,8 @@ def throughput_worker(path: str, batch: int, repeats: int) -> None:
         rules = Rules(catalog)
         tokens_module.forms.cache_clear()
         knockoff_module.metaphone.cache_clear()
-        knockoff_module._weighted.cache_clear()
+        knockoff_module.weighted_distance.cache_clear()
+        knockoff_module.consonants.cache_clear()
         for attempt in ("cold", "warm"):
             gc.collect()
             t0, c0 = time.perf_counter(), time.process_time()

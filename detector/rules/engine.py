@@ -47,14 +47,7 @@ _WHAT = {
     "mixed_script": "mixes scripts to imitate the brand name {form!r} ({detail})",
     "repetition": "is the brand name {form!r} with letters doubled or dropped ({detail})",
     "phonetic": "sounds like the brand name {form!r} ({detail})",
-}
-# Why a weak match (``Match.strong`` False) asks for review instead of blocking.
-_WEAK = {
-    "phonetic": "a phonetic match only",
-    "styled": "a listing trick, not a misprint",
-    "swap": "a swap in a short name, which a typing slip makes too",
-}
-_WHAT.update({
+    # The knockoff kinds (knockoff.py, phrases.py), all review.
     "styled": "is the brand name {form!r} written in styled Unicode letters, a way past keyword filters",
     "shuffle": "is the brand name {form!r} with its letters shuffled ({detail})",
     "swap": "is the short brand name {form!r} with two letters swapped ({detail})",
@@ -65,7 +58,13 @@ _WHAT.update({
     "rotation": "is the brand name {form!r} with its halves swapped ({detail})",
     "words": "imitates the brand name {form!r} word by word ({detail})",
     "reordered": "is the brand name {form!r} with its words in another order ({detail})",
-})
+}
+# Why a weak match (``Match.strong`` False) asks for review instead of blocking.
+_WEAK = {
+    "phonetic": "a phonetic match only",
+    "styled": "a listing trick, not a misprint",
+    "swap": "a swap in a short name, which a typing slip makes too",
+}
 _WHAT_EDITED = "looks like the brand name {form!r} ({detail}; similarity {similarity:.2f})"
 
 def _brands(catalog: Any) -> Iterable[BrandLike]:

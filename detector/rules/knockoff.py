@@ -93,17 +93,13 @@ class Verdict(NamedTuple):
     detail: str
 
 
+@lru_cache(maxsize=1 << 15)
 def weighted_distance(a: str, b: str) -> float:
     """Edit distance with the changes a reader barely notices costing half an edit.
 
     Cheap: a vowel for a vowel, a ``CHEAP_SWAPS`` pair, and adding or dropping a letter next to the
     same letter (a doubled letter). Everything else, transpositions included, costs one.
     """
-    return _weighted(a, b)
-
-
-@lru_cache(maxsize=1 << 15)
-def _weighted(a: str, b: str) -> float:
     n, m = len(a), len(b)
     prev2: list[float] = []
     prev = [float(j) for j in range(m + 1)]

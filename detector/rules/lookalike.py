@@ -183,9 +183,9 @@ class Matcher:
             self._knockoff_proposals(c, tokens, ctx, out)
         return False
 
-    def _knockoff_proposals(self, c: Candidate, tokens: list[Token], ctx: frozenset[str], out: list[Match]) -> bool:
+    def _knockoff_proposals(self, c: Candidate, tokens: list[Token], ctx: frozenset[str], out: list[Match]) -> None:
         """Shuffled letters, the same consonants, a long piece of a name kept (knockoff.py): one-word
-        knockoffs beyond any edit budget, proposed by hash; True when one matched."""
+        knockoffs beyond any edit budget, proposed by hash; the matches go to ``out``."""
         key = c.key
         proposals: dict[int, Entry] = {}
         for table, k in (
@@ -197,7 +197,8 @@ class Matcher:
         ):
             for e in table.get(k, ()):
                 proposals[id(e)] = e
-        return bool(proposals) and self._compare_all(c, proposals.values(), tokens, ctx, out)
+        if proposals:
+            self._compare_all(c, proposals.values(), tokens, ctx, out)
 
     def _compare_all(
         self, c: Candidate, entries: Iterable[Entry], tokens: list[Token], ctx: frozenset[str], out: list[Match]
