@@ -159,7 +159,7 @@ def run_matcher(matcher, samples: list, side: int) -> tuple[list, list[float]]:
 
 def few_shot_refs(matcher, shots: list, k: int = 3):
     """Crops of the first box of ``k`` validation photos per brand, embedded as extra references."""
-    from detector.index import RefMeta
+    from detector.logos.index import RefMeta
 
     by_brand = defaultdict(list)
     for s in shots:
@@ -177,8 +177,8 @@ def few_shot_refs(matcher, shots: list, k: int = 3):
 
 
 def cmd_full(args) -> None:
-    from detector.embed import create_embedder
-    from detector.logos import LogoMatcher, build_index
+    from detector.logos.cnn import LogoMatcher, build_index
+    from detector.logos.embed import create_embedder
 
     pv, pt, nv, nt = load_samples(args)
     catalog = flickr_catalog(args.demo)
@@ -268,7 +268,7 @@ def cmd_full(args) -> None:
 
 # -- backbone / layer / pooling comparison on annotated crops ------------------------------------
 def _square(b, size, context=0.15):
-    from detector.logos import _square_with_context
+    from detector.logos.cnn import _square_with_context
 
     return tuple(round(v) for v in _square_with_context(np.array(b, dtype=np.float32), size, context))
 
@@ -277,8 +277,8 @@ def cmd_compare(args) -> None:
     import torch
     import torch.nn.functional as F
 
-    from detector.embed import create_embedder
-    from detector.embed.views import reference_views
+    from detector.logos.embed import create_embedder
+    from detector.logos.embed.views import reference_views
 
     pv, pt, nv, nt = load_samples(args)
     rng = np.random.default_rng(args.seed)
@@ -378,8 +378,8 @@ def cmd_time(args) -> None:
     """Median LogoMatcher.find time on photos resized to --side, per torch thread count, with the load average."""
     import torch
 
-    from detector.embed import create_embedder
-    from detector.logos import LogoMatcher, build_index
+    from detector.logos.cnn import LogoMatcher, build_index
+    from detector.logos.embed import create_embedder
 
     _, pt, _, nt = load_samples(args)
     samples = (pt[:: max(1, len(pt) // 20)] + nt[:: max(1, len(nt) // 20)])[:40]

@@ -6,7 +6,7 @@
 
 Protocol (the same as ``benchmarks/logo_eval.py full``; data from ``benchmarks/logo_data.py``):
 references are the one simple-icons mark of each of the 21 mapped FlickrLogos-27 brands (rendered dark on
-light and light on dark, see ``detector/keypoints.py``); positives the 617 FlickrLogos-27 training photos of
+light and light on dark, see ``detector/logos/keypoints.py``); positives the 617 FlickrLogos-27 training photos of
 those brands; negatives the 341 clothing photos and FlickrLogos crops. ``split(seed 0)`` gives a validation
 half and a test half. The operating threshold (minimum inliers, and min margin over the runner-up brand) is
 fitted on the validation half for <= 5 % false positives and every figure is reported on the test half.
@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import logo_data as data
 from logo_eval import FP_TARGET, evaluate, fit_size, fit_threshold
 
-from detector.keypoints import Features, KeypointConfig, KeypointMatcher, root_sift
+from detector.logos.keypoints import Features, KeypointConfig, KeypointMatcher, root_sift
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "out" / "logo_cache"

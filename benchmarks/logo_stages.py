@@ -41,7 +41,7 @@ from PIL import Image, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import logo_data as data
 
-from detector.shapes import ShapeMatcher, mark_mask
+from detector.logos.shapes import ShapeMatcher, mark_mask
 from detector.types import Box
 
 OUT = Path(__file__).resolve().parents[1] / "out" / "logo_stages"
@@ -174,8 +174,8 @@ def shipped_rows(shape_cands: dict) -> None:
     """
     from logo_keypoints import load_splits, run_config
 
-    from detector.keypoints import DEFAULT_MIN_INLIERS, KeypointConfig
-    from detector.shapes import DEFAULT_THRESHOLD
+    from detector.logos.keypoints import DEFAULT_MIN_INLIERS, KeypointConfig
+    from detector.logos.shapes import DEFAULT_THRESHOLD
 
     splits, by_key = load_splits(0)
     k1, ts = DEFAULT_MIN_INLIERS, DEFAULT_THRESHOLD
@@ -260,7 +260,7 @@ def raw_scores(stage, image: Image.Image) -> dict[str, float]:
 
 
 def make_stages(names: str, catalog) -> dict:
-    from detector.keypoints import KeypointLogos
+    from detector.logos.keypoints import KeypointLogos
 
     make = {"shape": ShapeMatcher.from_catalog, "keypoints": KeypointLogos.from_catalog}
     return {n: make[n](catalog) for n in names.split("+")}

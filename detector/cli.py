@@ -319,8 +319,8 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
 
 def cmd_catalog_index(args: argparse.Namespace) -> int:
     from detector.catalog import load_catalog
-    from detector.embed import create_embedder
-    from detector.logos import build_or_load_index, default_index_dir
+    from detector.logos.cnn import build_or_load_index, default_index_dir
+    from detector.logos.embed import create_embedder
 
     catalog = load_catalog(args.dir)
     embedder = create_embedder(args.embedder)

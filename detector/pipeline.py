@@ -162,15 +162,15 @@ def _logo_stage(cfg: LogosConfig, cat: Catalog) -> LogoStage:
     stages: list[LogoStage] = []
     for part in cfg.backend.split("+"):
         if part == "keypoints":
-            from detector.keypoints import KeypointLogos
+            from detector.logos.keypoints import KeypointLogos
 
             stages.append(KeypointLogos.from_catalog(cat, min_inliers=cfg.keypoints_min_inliers))
         elif part == "shape":
-            from detector.shapes import ShapeMatcher
+            from detector.logos.shapes import ShapeMatcher
 
             stages.append(ShapeMatcher.from_catalog(cat, threshold=cfg.shape_threshold))
         elif part == "cnn":
-            from detector.logos import LogoMatcher
+            from detector.logos.cnn import LogoMatcher
 
             stages.append(LogoMatcher.default(cat, embedder=cfg.embedder))
     return stages[0] if len(stages) == 1 else AnyLogos(stages)

@@ -7,8 +7,8 @@ nearest background patch: a plain black jumper resembles the black Apple mark, b
 other plain cloth even more. Patches come from CC0 clothing photos (alexeygrigorev/clothing-dataset-small,
 ../shared/data/photos/clothing) that are NOT in the negatives of the logo benchmark, cropped the way the
 verification step crops (squares of 20-80 % of the shorter side). Deterministic with --seed.
-Writes detector/embed/data/background-<embedder>.npy (float16) and records its sha256 in
-detector/embed/data/background.json.
+Writes detector/logos/embed/data/background-<embedder>.npy (float16) and records its sha256 in
+detector/logos/embed/data/background.json.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-OUT = ROOT / "detector" / "embed" / "data"
+OUT = ROOT / "detector" / "logos" / "embed" / "data"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import logo_data
 
-    from detector.embed import create_embedder
+    from detector.logos.embed import create_embedder
 
     held_out = {s.key.split("/", 2)[2] for s in logo_data.negatives() if s.crop is None}
     # the benchmark draws its 300 clothing negatives from this same shuffle: skip all 300, not just the kept ones

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from detector.embed import DEFAULT_EMBEDDER, Embedder, create_embedder
-from detector.embed.views import reference_views
 from detector.errors import CatalogError, CorruptModel, MissingModel
-from detector.index import ReferenceIndex, RefMeta
+from detector.logos.embed import DEFAULT_EMBEDDER, Embedder, create_embedder
+from detector.logos.embed.views import reference_views
+from detector.logos.index import ReferenceIndex, RefMeta
 from detector.types import Box, LogoMatch
 
 if TYPE_CHECKING:
@@ -361,7 +361,7 @@ def build_or_load_index(catalog: Catalog, embedder: Embedder, cache_dir: str | P
 
     Only brands whose marks changed are re-embedded, so enrolling one brand costs one brand's views.
     """
-    from detector.index import read_manifest
+    from detector.logos.index import read_manifest
 
     folder = default_index_dir(catalog, embedder, cache_dir)
     index: ReferenceIndex | None = None

@@ -397,7 +397,7 @@ class KeypointLogos:
         Flat marks (``shapes.mark_mask`` decides) are matched from their ink, in both polarities; photos
         as they are.
         """
-        from detector.shapes import has_transparency, mark_mask
+        from detector.logos.shapes import has_transparency, mark_mask
 
         mask = mark_mask(image)
         if mask is None:

@@ -8,8 +8,8 @@ realistic augmentation (composites.py); the frozen ImageNet MobileNetV2 embeds e
 reference views of its mark (GeM over the last 1x1 conv, 1280-d). A small head (1280 -> 512 -> 256) is trained
 with a symmetric InfoNCE loss so that a composite lands next to its own mark's views and away from the other
 marks' views, plus a term that keeps logo-free clothing patches away from every mark. The clothing photos the
-logo benchmark uses as negatives are excluded. Writes detector/embed/data/<name>.npz and prints its sha256
-for detector/embed/manifest.py.
+logo benchmark uses as negatives are excluded. Writes detector/logos/embed/data/<name>.npz and prints its sha256
+for detector/logos/embed/manifest.py.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SHARED = ROOT.parent / "shared" / "data"
 ICONS = SHARED / "logos" / "simple-icons"
 CLOTHING = SHARED / "photos" / "clothing"
 CACHE = ROOT / "out" / "logo_head"
-OUT = ROOT / "detector" / "embed" / "data"
+OUT = ROOT / "detector" / "logos" / "embed" / "data"
 
 
 def held_out_slugs() -> set[str]:
@@ -54,8 +54,8 @@ def extract(args) -> dict[str, np.ndarray]:
     import torch
     from composites import composite
 
-    from detector.embed import create_embedder
-    from detector.embed.views import reference_views
+    from detector.logos.embed import create_embedder
+    from detector.logos.embed.views import reference_views
 
     cache = CACHE / f"feats-{args.marks}-{args.seed}.npz"
     if cache.exists():

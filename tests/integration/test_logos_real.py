@@ -38,7 +38,7 @@ if not ICONS.is_dir():
 @pytest.fixture(scope="module")
 def matcher(tmp_path_factory: pytest.TempPathFactory):
     from detector.catalog import Brand, Catalog
-    from detector.logos import LogoMatcher
+    from detector.logos.cnn import LogoMatcher
 
     cat = Catalog(ICONS, tuple(Brand(n, marks=(f"{s}.png",)) for n, s in BRANDS.items()))
     return LogoMatcher.default(cat, cache_dir=tmp_path_factory.mktemp("cache"))

@@ -26,8 +26,8 @@ if not CLOTHING.is_dir():
 @pytest.fixture(scope="module")
 def stages() -> dict:
     from detector.catalog import load_catalog
-    from detector.keypoints import KeypointLogos
-    from detector.shapes import ShapeMatcher
+    from detector.logos.keypoints import KeypointLogos
+    from detector.logos.shapes import ShapeMatcher
 
     catalog = load_catalog()
     return {"shape": ShapeMatcher.from_catalog(catalog), "keypoints": KeypointLogos.from_catalog(catalog)}

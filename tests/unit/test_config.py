@@ -204,8 +204,8 @@ def test_default_logo_stages_are_keypoints_and_shape():
 
 
 def test_logo_operating_points_match_the_stages_defaults():
-    from detector.keypoints import DEFAULT_MIN_INLIERS
-    from detector.shapes import DEFAULT_THRESHOLD
+    from detector.logos.keypoints import DEFAULT_MIN_INLIERS
+    from detector.logos.shapes import DEFAULT_THRESHOLD
 
     assert (Config().logos.keypoints_min_inliers, Config().logos.shape_threshold) == (DEFAULT_MIN_INLIERS, DEFAULT_THRESHOLD)
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from detector.errors import CatalogError
-from detector.index import MANIFEST, PAYLOAD, ReferenceIndex, RefMeta, read_manifest
+from detector.logos.index import MANIFEST, PAYLOAD, ReferenceIndex, RefMeta, read_manifest
 
 
 class TinyEmbedder:
@@ -158,7 +158,7 @@ def _catalog(tmp_path: Path, brands: dict[str, tuple[int, int, int]]):
 
 
 def test_build_or_load_index_updates_only_changed_brands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from detector import logos
+    from detector.logos import cnn as logos
 
     emb = TinyEmbedder()
     cat = _catalog(tmp_path, {"Red": (220, 20, 20), "Blue": (20, 20, 220)})
@@ -181,7 +181,7 @@ def test_build_or_load_index_updates_only_changed_brands(tmp_path: Path, monkeyp
 
 def test_bundled_catalog_index_goes_to_xdg_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from detector import catalog as catalog_mod
-    from detector import logos
+    from detector.logos import cnn as logos
 
     cat = _catalog(tmp_path, {"Red": (220, 20, 20)})
     monkeypatch.setattr(catalog_mod, "default_catalog_path", lambda: tmp_path)

@@ -10,9 +10,9 @@ import pytest
 from conftest import fabric, perspective
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from detector import keypoints
 from detector.errors import CatalogError
-from detector.keypoints import KeypointLogos
+from detector.logos import keypoints
+from detector.logos.keypoints import KeypointLogos
 from detector.stages import LogoStage
 from detector.types import Box, LogoMatch
 
@@ -202,7 +202,7 @@ def test_warm_up_builds_the_search_index_before_the_first_photo() -> None:
 def test_a_long_first_description_is_announced_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from detector import keypoints
+    from detector.logos import keypoints
 
     monkeypatch.setattr(keypoints, "SLOW_NOTICE_MARKS", 1)
     cat = _catalog(tmp_path / "cat")

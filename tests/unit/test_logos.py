@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from detector.errors import CatalogError
-from detector.index import ReferenceIndex
-from detector.logos import LogoMatcher, _nms, _square_with_context, build_index
+from detector.logos.cnn import LogoMatcher, _nms, _square_with_context, build_index
+from detector.logos.index import ReferenceIndex
 from detector.stages import LogoStage
 from detector.types import LogoMatch
 from tests.unit.test_index import TinyEmbedder, _catalog

@@ -10,7 +10,7 @@ from conftest import fabric
 from PIL import Image, ImageDraw, ImageFilter
 
 from detector.errors import CatalogError
-from detector.shapes import ShapeMatcher, mark_mask
+from detector.logos.shapes import ShapeMatcher, mark_mask
 from detector.stages import AnyLogos, LogoStage
 from detector.types import Box, LogoMatch
 

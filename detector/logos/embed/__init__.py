@@ -1,6 +1,6 @@
 """Embedders: a protocol, a manifest of weights, and ``create_embedder(name)``.
 
->>> from detector.embed import create_embedder          # doctest: +SKIP
+>>> from detector.logos.embed import create_embedder          # doctest: +SKIP
 >>> emb = create_embedder("mobilenet_v2-imagenet.v1")    # doctest: +SKIP
 >>> emb.embed([image]).shape                             # doctest: +SKIP
 (1, 1280)
@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
-from detector.embed.base import Embedder, WindowEmbedder
-from detector.embed.manifest import DEFAULT_EMBEDDER, EMBEDDERS, WEIGHTS, EmbedderSpec, WeightsSpec
 from detector.errors import ModelError
+from detector.logos.embed.base import Embedder, WindowEmbedder
+from detector.logos.embed.manifest import DEFAULT_EMBEDDER, EMBEDDERS, WEIGHTS, EmbedderSpec, WeightsSpec
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -38,8 +38,8 @@ def create_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
         short = sorted(n for n in EMBEDDERS if "/" not in n)
         raise ModelError(
             f"unknown embedder {name!r}; expected one of {short} (or a '<name>/<layer>-<pooling>' variant, "
-            f"see detector.embed.list_embedders())"
+            f"see detector.logos.embed.list_embedders())"
         )
-    from detector.embed.cnn import CnnEmbedder
+    from detector.logos.embed.cnn import CnnEmbedder
 
     return CnnEmbedder(spec, WEIGHTS[spec.weights])

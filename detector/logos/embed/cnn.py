@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from detector.embed.manifest import LAYERS, EmbedderSpec, WeightsSpec
 from detector.errors import CorruptModel, MissingModel, ModelError
+from detector.logos.embed.manifest import LAYERS, EmbedderSpec, WeightsSpec
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -107,7 +107,7 @@ def _build_trunk(spec: EmbedderSpec, weights: WeightsSpec, path: Path) -> Any:
 class CnnEmbedder:
     """A frozen CNN read at one layer; GeM/avg/max pooled, L2-normalised.
 
-    Build it with ``detector.embed.create_embedder(name)``.
+    Build it with ``detector.logos.embed.create_embedder(name)``.
     """
 
     def __init__(self, spec: EmbedderSpec, weights: WeightsSpec) -> None:

@@ -39,7 +39,7 @@ class EmbedderSpec:
     layer: str  # a layer name the adapter knows for this arch
     pooling: str  # "gem" | "avg" | "max"
     gem_p: float = 3.0
-    # A projection head trained by this project (models/logo_head/), shipped in detector/embed/data/.
+    # A projection head trained by this project (models/logo_head/), shipped in detector/logos/embed/data/.
     head: str | None = None
     head_sha256: str = ""
 
