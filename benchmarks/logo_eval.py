@@ -268,9 +268,9 @@ def cmd_full(args) -> None:
 
 # -- backbone / layer / pooling comparison on annotated crops ------------------------------------
 def _square(b, size, context=0.15):
-    from detector.logos.cnn import _square_with_context
+    from detector.logos.geometry import square_with_context
 
-    return tuple(round(v) for v in _square_with_context(np.array(b, dtype=np.float32), size, context))
+    return tuple(round(v) for v in square_with_context(np.array(b, dtype=np.float32), size, context))
 
 
 def cmd_compare(args) -> None:

@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import logo_data as data
 from logo_eval import FP_TARGET, evaluate, fit_size, fit_threshold
 
-from detector.logos.keypoints import Features, KeypointConfig, KeypointMatcher, root_sift
+from detector.logos.keypoint_matcher import Features, KeypointConfig, KeypointMatcher, root_sift
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "out" / "logo_cache"

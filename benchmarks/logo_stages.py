@@ -174,7 +174,8 @@ def shipped_rows(shape_cands: dict) -> None:
     """
     from logo_keypoints import load_splits, run_config
 
-    from detector.logos.keypoints import DEFAULT_MIN_INLIERS, KeypointConfig
+    from detector.logos.keypoint_matcher import KeypointConfig
+    from detector.logos.keypoints import DEFAULT_MIN_INLIERS
     from detector.logos.shapes import DEFAULT_THRESHOLD
 
     splits, by_key = load_splits(0)
@@ -256,7 +257,7 @@ def print_mark(photo: Image.Image, mask: np.ndarray, rng: random.Random) -> tupl
 
 def raw_scores(stage, image: Image.Image) -> dict[str, float]:
     """Each brand's unthresholded evidence: the shape stage's correlation, the keypoint stage's inliers."""
-    return {c.brand: float(getattr(c, "score", getattr(c, "inliers", 0))) for c in stage.candidates(image)}
+    return {c.brand: float(c.score if c.inliers is None else c.inliers) for c in stage.candidates(image)}
 
 
 def make_stages(names: str, catalog) -> dict:

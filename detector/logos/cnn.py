@@ -21,7 +21,6 @@ import hashlib
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +28,13 @@ import numpy as np
 from PIL import Image
 
 from detector.errors import CatalogError, CorruptModel, MissingModel
+from detector.logos.candidate import LogoCandidate
 from detector.logos.embed import DEFAULT_EMBEDDER, Embedder, create_embedder
 from detector.logos.embed.views import reference_views
-from detector.logos.index import ReferenceIndex, RefMeta
-from detector.types import Box, LogoMatch
+from detector.logos.geometry import cache_dir as default_cache_dir
+from detector.logos.geometry import clamp_box, nms, scale_to_side, square_with_context
+from detector.logos.index import ReferenceIndex, RefMeta, read_manifest
+from detector.types import LogoMatch
 
 if TYPE_CHECKING:
     from detector.catalog import Brand, Catalog
@@ -51,19 +53,6 @@ BACKGROUND_DIR = Path(__file__).resolve().parent / "embed" / "data"
 # Window sides as fractions of the shorter image side, and width/height ratios (wordmarks are wide).
 WINDOW_FRACTIONS = (0.2, 0.35, 0.55, 0.8)
 WINDOW_ASPECTS = (1.0, 2.0, 0.5)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A verified window before thresholding (what the benchmark sweeps thresholds over)."""
-
-    brand: str
-    score: float  # verified cosine similarity, clipped to [0, 1]
-    margin: float  # score minus the runner-up brand's score on the same crop
-    background: float  # similarity of the crop to the nearest logo-free background patch (0 without a bank)
-    proposal_score: float
-    box: Box  # in the coordinates of the image given to ``find``
-    mark: str
 
 
 class LogoMatcher:
@@ -132,7 +121,7 @@ class LogoMatcher:
     def find(self, image: Image.Image) -> list[LogoMatch]:
         """Brands whose mark is seen in ``image`` (RGB), best first; empty when none clears the threshold."""
         out = [
-            LogoMatch(brand=c.brand, score=c.score, box=c.box, mark=c.mark)
+            c.to_match()
             for c in self.candidates(image)
             if c.score >= self.threshold
             and c.margin >= self.min_margin
@@ -140,30 +129,29 @@ class LogoMatcher:
         ]
         return sorted(out, key=lambda m: -m.score)
 
-    def candidates(self, image: Image.Image) -> list[Candidate]:
-        """Every verified candidate, one per brand at most, with no threshold applied."""
+    def candidates(self, image: Image.Image) -> list[LogoCandidate]:
+        """Every verified candidate, one per brand at most, with no threshold applied.
+
+        The score is the verified cosine similarity clipped to [0, 1]; ``margin`` is the unclipped
+        similarity minus the runner-up brand's on the same crop, ``background`` the crop's similarity to
+        the nearest logo-free background patch (0 without a bank), ``proposal_score`` the window's best
+        brand score before verification.
+        """
         if not len(self.index):
             return []
         image = image.convert("RGB")
-        scale = min(1.0, self.max_side / max(image.size))
-        small = (
-            image.resize(
-                (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
-            )
-            if scale < 1
-            else image
-        )
+        small, scale = scale_to_side(image, self.max_side)
         boxes, vecs = self._proposals(small)
         if not len(boxes):
             return []
         brands, scores = self.index.brand_scores(vecs)
         best = scores.max(axis=1)
-        keep = _nms(boxes, best, iou=0.5, limit=self.verify_top)
+        keep = nms(boxes, best, iou=0.5, limit=self.verify_top)
         # Crops come from the full-resolution image: verification sees the logo's own pixels.
         crops, crop_boxes = [], []
         for i in keep:
             b = boxes[i] / scale
-            crop_box = _square_with_context(b, image.size, self.context)
+            crop_box = square_with_context(b, image.size, self.context)
             crops.append(image.crop(tuple(round(c) for c in crop_box)))
             crop_boxes.append(b)
         v2 = self.embedder.embed(crops)
@@ -173,7 +161,7 @@ class LogoMatcher:
             if self.background is not None and len(self.background)
             else np.zeros(len(v2))
         )
-        per_brand: dict[str, Candidate] = {}
+        per_brand: dict[str, LogoCandidate] = {}
         for row, i in enumerate(keep):
             order = np.argsort(-s2[row])
             j = int(order[0])
@@ -183,15 +171,18 @@ class LogoMatcher:
             prev = per_brand.get(brand)
             if prev is not None and prev.score >= score:
                 continue
-            x1, y1, x2, y2 = (float(c) for c in crop_boxes[row])
-            per_brand[brand] = Candidate(
+            box = clamp_box(crop_boxes[row], image.size)
+            if box is None:  # a window outside the photo: nothing of the logo is there
+                continue
+            per_brand[brand] = LogoCandidate(
                 brand=brand,
+                mark=self._best_mark(v2[row], brand),
+                box=box,
                 score=score,
+                stage=self.name,
                 margin=float(s2[row, j]) - runner,
                 background=float(bg[row]),
                 proposal_score=float(best[i]),
-                box=Box(max(0.0, x1), max(0.0, y1), min(float(image.width), x2), min(float(image.height), y2)),
-                mark=self._best_mark(v2[row], brand),
             )
         return sorted(per_brand.values(), key=lambda c: -c.score)
 
@@ -224,34 +215,6 @@ class LogoMatcher:
         idx = [k for k, m in enumerate(self.index.metas) if m.brand == brand]
         sims = self.index.vectors[idx] @ vec
         return self.index.metas[idx[int(np.argmax(sims))]].mark
-
-
-def _square_with_context(b: np.ndarray, size: tuple[int, int], context: float) -> tuple[float, float, float, float]:
-    """A square around box ``b`` (its longer side plus ``context`` on each side), shifted inside the image."""
-    cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-    side = max(b[2] - b[0], b[3] - b[1]) * (1 + 2 * context)
-    side = min(side, max(size))
-    x1 = min(max(0.0, cx - side / 2), max(0.0, size[0] - side))
-    y1 = min(max(0.0, cy - side / 2), max(0.0, size[1] - side))
-    return x1, y1, x1 + side, y1 + side
-
-
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> list[int]:
-    order = np.argsort(-scores)
-    keep: list[int] = []
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    for i in order:
-        if len(keep) >= limit:
-            break
-        if keep:
-            k = np.array(keep)
-            ix = np.clip(np.minimum(boxes[k, 2], boxes[i, 2]) - np.maximum(boxes[k, 0], boxes[i, 0]), 0, None)
-            iy = np.clip(np.minimum(boxes[k, 3], boxes[i, 3]) - np.maximum(boxes[k, 1], boxes[i, 1]), 0, None)
-            inter = ix * iy
-            if np.any(inter / (areas[k] + areas[i] - inter + 1e-9) > iou):
-                continue
-        keep.append(int(i))
-    return keep
 
 
 def load_background(embedder: Embedder) -> np.ndarray | None:
@@ -350,10 +313,7 @@ def default_index_dir(catalog: Catalog, embedder: Embedder, cache_dir: str | Pat
         bundled = root.resolve() == default_catalog_path().resolve()
         if not bundled and os.access(root, os.W_OK):
             return root / "index" / slug
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "detector"
-    else:
-        base = Path(cache_dir)
-    return base / "index" / catalog.content_hash()[:16] / slug
+    return default_cache_dir("index", cache_dir) / catalog.content_hash()[:16] / slug
 
 
 def build_or_load_index(catalog: Catalog, embedder: Embedder, cache_dir: str | Path | None = None) -> ReferenceIndex:
@@ -361,8 +321,6 @@ def build_or_load_index(catalog: Catalog, embedder: Embedder, cache_dir: str | P
 
     Only brands whose marks changed are re-embedded, so enrolling one brand costs one brand's views.
     """
-    from detector.logos.index import read_manifest
-
     folder = default_index_dir(catalog, embedder, cache_dir)
     index: ReferenceIndex | None = None
     try:

@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image
 
 from detector.errors import CatalogError
+from detector.logos.candidate import LogoCandidate
+from detector.logos.geometry import scale_to_side
 from detector.types import Box, LogoMatch
 
 if TYPE_CHECKING:
@@ -46,17 +48,6 @@ ROTATIONS = (-10.0, 0.0, 10.0)
 BLUR = 1.0  # Gaussian sigma, in grid cells
 # Merging distances for groups of ink regions, as fractions of the photo's shorter side (0: none).
 GROUPING = (0.0, 0.012, 0.025, 0.045)
-
-
-@dataclass(frozen=True)
-class ShapeCandidate:
-    """The best-scoring ink region of one brand, before the threshold."""
-
-    brand: str
-    score: float  # normalised cross-correlation with the brand's best reference silhouette, in [-1, 1]
-    margin: float  # score minus the best other brand's score on the same region
-    box: Box
-    mark: str
 
 
 @dataclass(frozen=True)
@@ -121,21 +112,17 @@ class ShapeMatcher:
     # -- the stage -------------------------------------------------------------------------------
     def find(self, image: Image.Image) -> list[LogoMatch]:
         """Brands whose mark is printed in ``image``, best first; empty when none clears the threshold."""
-        return [
-            LogoMatch(brand=c.brand, score=float(np.clip(c.score, 0.0, 1.0)), box=c.box, mark=c.mark)
-            for c in self.candidates(image)
-            if c.score >= self.threshold
-        ]
+        return [c.to_match() for c in self.candidates(image) if c.score >= self.threshold]
 
-    def candidates(self, image: Image.Image) -> list[ShapeCandidate]:
-        """The best region of every brand that matched any region, best first, no threshold applied."""
+    def candidates(self, image: Image.Image) -> list[LogoCandidate]:
+        """The best region of every brand that matched any region, best first, no threshold applied.
+
+        The score is the normalised cross-correlation with the brand's best reference silhouette, in [-1, 1];
+        the margin is that minus the best other brand's score on the same region.
+        """
         if not len(self.refs.brands):
             return []
-        image = image.convert("L")
-        scale = min(1.0, self.max_side / max(image.size))
-        if scale < 1:
-            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                                 Image.Resampling.BILINEAR)
+        image, scale = scale_to_side(image.convert("L"), self.max_side)
         regions = ink_regions(np.asarray(image))
         if not regions:
             return []
@@ -161,7 +148,7 @@ class ShapeMatcher:
                 sims[r, rows[ok]] = refs.vectors[b][ok] @ v
         return self._per_brand(sims, boxes, scale)
 
-    def _per_brand(self, sims: np.ndarray, boxes: list[tuple[int, int, int, int]], scale: float) -> list[ShapeCandidate]:
+    def _per_brand(self, sims: np.ndarray, boxes: list[tuple[int, int, int, int]], scale: float) -> list[LogoCandidate]:
         # Best reference of each brand per region: (regions, brands).
         per = np.stack([sims[:, refs].max(axis=1) for refs in self._brand_refs], axis=1)
         out = []
@@ -175,7 +162,7 @@ class ShapeMatcher:
             refs = self._brand_refs[k]
             mark = self.refs.marks[int(refs[np.argmax(sims[r, refs])])]
             x1, y1, x2, y2 = (c / scale for c in boxes[r])
-            out.append(ShapeCandidate(brand, score, score - runner, Box(x1, y1, x2, y2), mark))
+            out.append(LogoCandidate(brand, mark, Box(x1, y1, x2, y2), score, self.name, margin=score - runner))
         return sorted(out, key=lambda c: -c.score)
 
 

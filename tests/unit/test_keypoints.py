@@ -11,7 +11,8 @@ from conftest import fabric, perspective
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from detector.errors import CatalogError
-from detector.logos import keypoints
+from detector.logos import keypoint_matcher
+from detector.logos.candidate import LogoCandidate
 from detector.logos.keypoints import KeypointLogos
 from detector.stages import LogoStage
 from detector.types import Box, LogoMatch
@@ -75,6 +76,8 @@ def test_light_print_on_dark_cloth_is_found(stage: KeypointLogos) -> None:
 def test_min_inliers_is_the_threshold(stage: KeypointLogos) -> None:
     photo, _ = _printed(_wordmark())
     [best] = [c for c in stage.candidates(photo) if c.brand == "Zorbix"]
+    assert isinstance(best, LogoCandidate) and best.stage == "logos.keypoints.v1" and best.inliers is not None
+    assert best.score == round(best.inliers / (best.inliers + stage.min_inliers), 4)
     strict = KeypointLogos([("Zorbix", "z", _wordmark())], min_inliers=best.inliers + 1000)
     assert strict.candidates(photo) and strict.find(photo) == []
     with pytest.raises(ValueError, match="min_inliers"):
@@ -110,7 +113,7 @@ def test_a_fully_transparent_mark_is_a_catalog_error() -> None:
 
 
 def test_a_large_table_is_searched_through_an_inverted_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(keypoints, "IVF_MIN_DESCRIPTORS", 50)
+    monkeypatch.setattr(keypoint_matcher, "IVF_MIN_DESCRIPTORS", 50)
     stage = KeypointLogos([("Zorbix", "z", _wordmark()), ("Quaffle", "q", _wordmark("QUAFFLE"))])
     photo, box = _printed(_wordmark())
     found = stage.find(photo)

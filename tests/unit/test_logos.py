@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 
 from detector.errors import CatalogError
-from detector.logos.cnn import LogoMatcher, _nms, _square_with_context, build_index
+from detector.logos.candidate import LogoCandidate
+from detector.logos.cnn import LogoMatcher, build_index
+from detector.logos.geometry import nms, square_with_context
 from detector.logos.index import ReferenceIndex
 from detector.stages import LogoStage
 from detector.types import LogoMatch
@@ -49,6 +51,7 @@ def test_threshold_one_reports_nothing(matcher: LogoMatcher) -> None:
     img.paste(Image.new("RGB", (60, 60), (220, 60, 20)), (20, 20))
     cands = matcher.candidates(img)
     assert cands and max(c.score for c in cands) < 1.0  # there are candidates...
+    assert all(isinstance(c, LogoCandidate) and c.stage == matcher.name for c in cands)
     assert matcher.find(img) == []  # ...but none clears the threshold
 
 
@@ -60,11 +63,11 @@ def test_index_of_another_embedder_is_refused(tmp_path: Path) -> None:
 
 
 def test_square_with_context_stays_inside_the_image() -> None:
-    x1, y1, x2, y2 = _square_with_context(np.array([90, 0, 100, 40.0]), (100, 50), 0.15)
+    x1, y1, x2, y2 = square_with_context(np.array([90, 0, 100, 40.0]), (100, 50), 0.15)
     assert x2 - x1 == pytest.approx(y2 - y1)
     assert 0 <= x1 and x2 <= 100 and 0 <= y1
 
 
 def test_nms_drops_overlapping_boxes() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], dtype=np.float32)
-    assert _nms(boxes, np.array([0.9, 0.8, 0.7]), iou=0.5, limit=5) == [0, 2]
+    assert nms(boxes, np.array([0.9, 0.8, 0.7]), iou=0.5, limit=5) == [0, 2]

@@ -10,6 +10,7 @@ from conftest import fabric
 from PIL import Image, ImageDraw, ImageFilter
 
 from detector.errors import CatalogError
+from detector.logos.candidate import LogoCandidate
 from detector.logos.shapes import ShapeMatcher, mark_mask
 from detector.stages import AnyLogos, LogoStage
 from detector.types import Box, LogoMatch
@@ -96,6 +97,7 @@ def test_one_candidate_per_brand_and_threshold_applies(matcher: ShapeMatcher) ->
     photo, _ = _print(photo, _bolt(), (300, 150), 140, 5.0)
     cands = matcher.candidates(photo)
     assert len({c.brand for c in cands}) == len(cands)
+    assert all(isinstance(c, LogoCandidate) and c.stage == "logos.shape.v1" and c.margin is not None for c in cands)
     strict = ShapeMatcher([("Bolt", "b", _bolt())], threshold=1.0)
     assert strict.candidates(photo) and strict.find(photo) == []
 
