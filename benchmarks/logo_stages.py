@@ -269,7 +269,7 @@ def make_stages(names: str, catalog) -> dict:
 
 def cmd_composites(args: argparse.Namespace) -> None:
     from detector.catalog import load_catalog
-    from detector.stages import AnyLogos
+    from detector.logos import AnyLogos
 
     catalog = load_catalog()
     stages = make_stages(args.stage, catalog)

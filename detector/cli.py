@@ -26,6 +26,8 @@ log = logging.getLogger("detector")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from detector.config import LOGO_STAGES  # the logo stage registry's names (nothing heavy is imported)
+
     parser = argparse.ArgumentParser(
         prog="detector",
         description="Find counterfeit branding in marketplace listing photos (OCR + logo matching + rules).",
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, logos, thresholds)")
     scan.add_argument(
         "--logos", metavar="STAGES", type=_logo_backend,
-        help="logo stages: none, or keypoints, shape, cnn joined by '+' "
+        help=f"logo stages: none, or {', '.join(LOGO_STAGES)} joined by '+' "
         "(default: from the config, 'keypoints+shape'; see README Limits)",
     )
     scan.add_argument(

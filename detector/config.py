@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.errors import ConfigError
+from detector.logos.registry import STAGES
 
 
 @dataclass(frozen=True)
@@ -51,19 +52,19 @@ class OcrConfig:
     reread_below: float = 0.7
 
 
-# Logo stages, alone or joined with "+" (each reports what clears its own threshold):
-# "keypoints" matches SIFT features of the marks with geometric verification; "shape" compares ink
-# silhouettes with the marks (clear flat prints); "cnn" embeds windows with a frozen ImageNet CNN
-# against a FAISS index. "none" turns logo matching off.
-LOGO_STAGES = ("keypoints", "shape", "cnn")
+# Logo stages, alone or joined with "+" (each reports what clears its own threshold): the names registered
+# in detector.logos.registry.STAGES ("keypoints" matches SIFT features of the marks with geometric
+# verification; "shape" compares ink silhouettes with the marks, for clear flat prints; "cnn" embeds
+# windows with a frozen ImageNet CNN against a FAISS index). "none" turns logo matching off.
+LOGO_STAGES = tuple(STAGES)  # as the registry stands at import; validation reads the registry itself
 
 
 def logo_backend_error(backend: str) -> str | None:
     """Why ``backend`` is not a valid ``logos.backend`` value, or None when it is."""
     parts = backend.split("+")
-    if backend == "none" or (all(p in LOGO_STAGES for p in parts) and len(set(parts)) == len(parts)):
+    if backend == "none" or (all(p in STAGES for p in parts) and len(set(parts)) == len(parts)):
         return None
-    return (f"logos.backend must be 'none' or one or more of {', '.join(LOGO_STAGES)} joined by '+' "
+    return (f"logos.backend must be 'none' or one or more of {', '.join(STAGES)} joined by '+' "
             f"(e.g. 'keypoints+shape'); got {backend!r}")
 
 

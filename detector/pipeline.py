@@ -16,16 +16,12 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from detector.config import Config, LogosConfig
+from detector.config import Config
 from detector.errors import DetectorError, ModelError
 from detector.io import ImageSource, LoadedImage, load_image
-from detector.stages import AnyLogos, LogoStage, NoLogos, OcrBackend, RulesStage
+from detector.stages import LogoStage, NoLogos, OcrBackend, RulesStage
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
-
-if TYPE_CHECKING:
-    from detector.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +56,9 @@ class Detector:
             # One load for every stage that reads the catalog; the logo stages need its images readable.
             loaded = load_catalog(catalog, check_images=want_logos)
         if logos is None:
-            logos = _logo_stage(self.config.logos, loaded) if want_logos else NoLogos()
+            from detector.logos import build_logo_stage
+
+            logos = build_logo_stage(self.config.logos, loaded) if want_logos else NoLogos()
         self.logos: LogoStage = logos
         if rules is None:
             from detector.rules import Rules
@@ -155,25 +153,6 @@ def _rescale_box(box: Box | None, scale: float) -> Box | None:
 
 def _rescale_text(span: TextSpan, scale: float) -> TextSpan:
     return dataclasses.replace(span, box=_rescale_box(span.box, scale)) if scale != 1.0 else span
-
-
-def _logo_stage(cfg: LogosConfig, cat: Catalog) -> LogoStage:
-    """The logo stages named by ``cfg.backend`` (config.LOGO_STAGES joined by "+", validated by Config)."""
-    stages: list[LogoStage] = []
-    for part in cfg.backend.split("+"):
-        if part == "keypoints":
-            from detector.logos.keypoints import KeypointLogos
-
-            stages.append(KeypointLogos.from_catalog(cat, min_inliers=cfg.keypoints_min_inliers))
-        elif part == "shape":
-            from detector.logos.shapes import ShapeMatcher
-
-            stages.append(ShapeMatcher.from_catalog(cat, threshold=cfg.shape_threshold))
-        elif part == "cnn":
-            from detector.logos.cnn import LogoMatcher
-
-            stages.append(LogoMatcher.default(cat, embedder=cfg.embedder))
-    return stages[0] if len(stages) == 1 else AnyLogos(stages)
 
 
 def _rescale_logo(match: LogoMatch, scale: float) -> LogoMatch:

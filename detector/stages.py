@@ -86,32 +86,3 @@ class NoRules:
         listing_text: bool = False,
     ) -> Verdict:
         return Verdict(texts=tuple(texts))
-
-
-class AnyLogos:
-    """Several logo stages at once: every brand any of them reports, once, at its highest score.
-
-    Each stage has already applied its own calibrated threshold, so a brand one of them is sure of is
-    reported even when the other is not (the union the logo benchmark measures as "OR-fusion").
-    """
-
-    def __init__(self, stages: Sequence[LogoStage]) -> None:
-        if not stages:
-            raise ValueError("AnyLogos needs at least one logo stage")
-        self.stages = tuple(stages)
-        self.name = "+".join(s.name for s in self.stages)
-
-    def load(self) -> None:
-        """Let each stage load what it loads lazily (``Detector.warm_up``)."""
-        for stage in self.stages:
-            load = getattr(stage, "load", None)
-            if callable(load):
-                load()
-
-    def find(self, image: Image.Image) -> list[LogoMatch]:
-        best: dict[str, LogoMatch] = {}
-        for stage in self.stages:
-            for m in stage.find(image):
-                if m.brand not in best or m.score > best[m.brand].score:
-                    best[m.brand] = m
-        return sorted(best.values(), key=lambda m: -m.score)

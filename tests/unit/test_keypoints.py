@@ -193,7 +193,7 @@ def test_enrolling_a_brand_describes_only_its_marks(tmp_path: Path, monkeypatch:
 
 
 def test_warm_up_builds_the_search_index_before_the_first_photo() -> None:
-    from detector.stages import AnyLogos
+    from detector.logos import AnyLogos
 
     stage = KeypointLogos([("Zorbix", "z", _wordmark())])
     assert stage.matcher._index is None

@@ -10,9 +10,10 @@ from conftest import fabric
 from PIL import Image, ImageDraw, ImageFilter
 
 from detector.errors import CatalogError
+from detector.logos import AnyLogos
 from detector.logos.candidate import LogoCandidate
 from detector.logos.shapes import ShapeMatcher, mark_mask
-from detector.stages import AnyLogos, LogoStage
+from detector.stages import LogoStage
 from detector.types import Box, LogoMatch
 
 
