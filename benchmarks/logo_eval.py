@@ -194,7 +194,6 @@ def cmd_full(args) -> None:
         index = build_index(catalog, emb)
         build_s = time.perf_counter() - t0
         matcher = LogoMatcher(
-            catalog,
             emb,
             index,
             max_side=args.max_side,
@@ -387,7 +386,7 @@ def cmd_time(args) -> None:
     catalog = flickr_catalog(args.demo)
     for name in args.embedders.split(","):
         emb = create_embedder(name)
-        matcher = LogoMatcher(catalog, emb, build_index(catalog, emb), max_side=args.max_side)
+        matcher = LogoMatcher(emb, build_index(catalog, emb), max_side=args.max_side)
         for threads in (1, 2):
             torch.set_num_threads(threads)
             matcher.find(images[0])  # warm-up

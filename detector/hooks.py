@@ -433,20 +433,12 @@ def _catalog_hash(det: Detector) -> str | None:
         if det in _CATALOG_HASHES:
             return _CATALOG_HASHES[det]
         value = None
-        for stage in (det.rules, det.logos):
-            catalog = getattr(stage, "catalog", None)
-            if catalog is not None and callable(getattr(catalog, "content_hash", None)):
-                value = catalog.content_hash()
-                break
-        else:
-            # Only a stage that reads the catalog makes it part of the decision.
-            if det.rules.name != "none" or det.logos.name != "none":
-                try:
-                    from detector.catalog import load_catalog
-
-                    value = load_catalog(det.catalog_path, check_images=False).content_hash()
-                except DetectorError as exc:
-                    log.warning("catalog version unavailable: %s", exc)
+        # Only a stage that reads the catalog makes it part of the decision.
+        if det.rules.name != "none" or det.logos.name != "none":
+            try:
+                value = det.catalog_hash
+            except DetectorError as exc:
+                log.warning("catalog version unavailable: %s", exc)
         _CATALOG_HASHES[det] = value
         return value
 

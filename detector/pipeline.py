@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detector.config import Config
 from detector.errors import DetectorError, ModelError
@@ -23,14 +26,24 @@ from detector.io import ImageSource, LoadedImage, load_image
 from detector.stages import LogoStage, NoLogos, OcrBackend, RulesStage
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
 
+if TYPE_CHECKING:
+    from detector.catalog import Catalog
+
 log = logging.getLogger(__name__)
 
 
 class Detector:
     """Runs OCR, logo matching and rules on images.
 
-    Stages are injected; any left out is built from ``config`` (and ``catalog``,
-    a catalog directory, the bundled demo catalog when None).
+    Stages are injected; any left out is built from ``config`` and the catalog. ``catalog`` is a
+    catalog directory (or its ``catalog.yaml``), an already loaded ``Catalog``, or None for the
+    bundled demo catalog.
+
+    The detector owns the loaded catalog (``catalog``) and its content hash (``catalog_hash``, which
+    reports and the upload hook's versions name). The stages it builds are given the catalog when they
+    are built, from one load; nothing hands it to a stage afterwards. When every stage that reads the
+    catalog is injected, nothing is loaded up front: ``catalog`` loads it on first use (without opening
+    the mark images). Pass the catalog injected stages were built from, so that versions name it.
     """
 
     def __init__(
@@ -40,32 +53,59 @@ class Detector:
         logos: LogoStage | None = None,
         rules: RulesStage | None = None,
         config: Config | None = None,
-        catalog: str | Path | None = None,
+        catalog: str | Path | Catalog | None = None,
     ) -> None:
         self.config = config or Config()
+        self._catalog_lock = threading.Lock()
+        self._catalog: Catalog | None = None
+        self._catalog_hash: str | None = None
+        if catalog is None or isinstance(catalog, (str, os.PathLike)):
+            self.catalog_path: str | Path | None = catalog
+        else:
+            self._catalog = catalog
+            self.catalog_path = catalog.root
         if ocr is None:
             from detector.ocr import create_ocr
 
             ocr = create_ocr(self.config.ocr)
         self.ocr: OcrBackend = ocr
         want_logos = logos is None and self.config.logos.backend != "none"
-        loaded = None
-        if want_logos or rules is None:
+        if (want_logos or rules is None) and self._catalog is None:
             from detector.catalog import load_catalog
 
             # One load for every stage that reads the catalog; the logo stages need its images readable.
-            loaded = load_catalog(catalog, check_images=want_logos)
+            self._catalog = load_catalog(self.catalog_path, check_images=want_logos)
         if logos is None:
             from detector.logos import build_logo_stage
 
-            logos = build_logo_stage(self.config.logos, loaded) if want_logos else NoLogos()
+            logos = build_logo_stage(self.config.logos, self._catalog) if want_logos else NoLogos()
         self.logos: LogoStage = logos
         if rules is None:
             from detector.rules import Rules
 
-            rules = Rules(loaded, thresholds=self.config.thresholds)
+            rules = Rules(self._catalog, thresholds=self.config.thresholds)
         self.rules: RulesStage = rules
-        self.catalog_path = catalog
+
+    @property
+    def catalog(self) -> Catalog:
+        """The loaded catalog the stages were built from (loaded now, once, if no stage needed it yet)."""
+        if self._catalog is None:
+            with self._catalog_lock:
+                if self._catalog is None:
+                    from detector.catalog import load_catalog
+
+                    self._catalog = load_catalog(self.catalog_path, check_images=False)
+        return self._catalog
+
+    @property
+    def catalog_hash(self) -> str:
+        """``catalog.content_hash()``, computed once: it reads every mark file."""
+        if self._catalog_hash is None:
+            catalog = self.catalog
+            with self._catalog_lock:
+                if self._catalog_hash is None:
+                    self._catalog_hash = catalog.content_hash()
+        return self._catalog_hash
 
     @property
     def stages(self) -> dict[str, str]:
@@ -75,9 +115,7 @@ class Detector:
     def warm_up(self) -> None:
         """Load every model now instead of on the first image (for services and benchmarks)."""
         for stage in (self.ocr, self.logos, self.rules):
-            load = getattr(stage, "load", None)
-            if callable(load):
-                load()
+            stage.load()
 
     def scan_image(
         self, source: ImageSource, *, name: str | None = None, listing: Listing | None = None

@@ -1,8 +1,15 @@
 """The three stage protocols ``Detector`` wires together, and pass-through stand-ins.
 
 A stage has a ``name`` (it goes into every report, so a reader knows which
-model or rule set produced a result) and one method. Stages never call each
-other: ``Detector`` hands each one's output to the next.
+model or rule set produced a result), ``load()`` and one method. Stages never
+call each other: ``Detector`` hands each one's output to the next. Whatever a
+stage reads from the catalog it is given when it is built; nothing is set on a
+stage afterwards.
+
+``load()`` loads now what the stage would otherwise load on its first image
+(models, search indexes), so that ``Detector.warm_up`` can pay for it before a
+service takes requests. It is idempotent, and a no-op for a stage that loads
+everything when it is built.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ class OcrBackend(Protocol):
 
     name: str
 
+    def load(self) -> None: ...
+
     def read(self, image: Image.Image) -> list[TextSpan]: ...
 
 
@@ -33,6 +42,8 @@ class LogoStage(Protocol):
 
     name: str
 
+    def load(self) -> None: ...
+
     def find(self, image: Image.Image) -> list[LogoMatch]: ...
 
 
@@ -41,6 +52,8 @@ class RulesStage(Protocol):
     """Turns texts and logos (plus the listing, when there is one) into flags and a decision."""
 
     name: str
+
+    def load(self) -> None: ...
 
     def evaluate(
         self,
@@ -59,6 +72,9 @@ class NoOcr:
 
     name = "none"
 
+    def load(self) -> None:
+        pass
+
     def read(self, image: Image.Image) -> list[TextSpan]:
         return []
 
@@ -68,6 +84,9 @@ class NoLogos:
 
     name = "none"
 
+    def load(self) -> None:
+        pass
+
     def find(self, image: Image.Image) -> list[LogoMatch]:
         return []
 
@@ -76,6 +95,9 @@ class NoRules:
     """Flags nothing and allows everything; the texts pass through unchanged."""
 
     name = "none"
+
+    def load(self) -> None:
+        pass
 
     def evaluate(
         self,

@@ -65,6 +65,9 @@ class FakeOcr:
     def calls(self) -> int:
         return len(self.sizes)
 
+    def load(self) -> None:
+        pass
+
     def read(self, image: Image.Image) -> list[Any]:
         self.sizes.append(image.size)
         n = len(self.sizes)
@@ -83,6 +86,9 @@ class FakeLogos:
     def __init__(self, matches: Sequence[Any] = ()) -> None:
         self.matches = list(matches)
 
+    def load(self) -> None:
+        pass
+
     def find(self, image: Image.Image) -> list[Any]:
         return list(self.matches)
 
@@ -94,6 +100,9 @@ class FakeRules:
 
     def __init__(self, flag_words: Sequence[str] = ("REPLICA",)) -> None:
         self.flag_words = {w.upper() for w in flag_words}
+
+    def load(self) -> None:
+        pass
 
     def evaluate(self, texts: Sequence[Any], logos: Sequence[Any], listing: Any = None, *, listing_text: bool = False) -> Any:
         from detector.types import BrandSighting, Decision, Flag, Relation, Severity, Verdict

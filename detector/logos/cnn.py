@@ -65,7 +65,6 @@ class LogoMatcher:
 
     def __init__(
         self,
-        catalog: Catalog | None,
         embedder: Embedder,
         index: ReferenceIndex,
         *,
@@ -90,7 +89,6 @@ class LogoMatcher:
         min_background_margin = cal[2] if min_background_margin is None else min_background_margin
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
-        self.catalog = catalog
         self.embedder = embedder
         self.index = index
         self.threshold = threshold
@@ -115,9 +113,12 @@ class LogoMatcher:
 
             catalog = load_catalog()
         emb = create_embedder(embedder)
-        return cls(catalog, emb, build_or_load_index(catalog, emb, cache_dir=cache_dir))
+        return cls(emb, build_or_load_index(catalog, emb, cache_dir=cache_dir))
 
     # -- the stage -------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Nothing to load: the embedder, the index and the background bank are loaded with the stage."""
+
     def find(self, image: Image.Image) -> list[LogoMatch]:
         """Brands whose mark is seen in ``image`` (RGB), best first; empty when none clears the threshold."""
         out = [

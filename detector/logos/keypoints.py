@@ -65,8 +65,6 @@ class KeypointLogos:
         self.matcher = KeypointMatcher(config or KeypointConfig(max_side=max_side))
         self.min_inliers = min_inliers
         self.name = f"logos.keypoints.{STAGE_VERSION}"
-        # Set by ``from_catalog``, so callers (the upload hook's versions) can name the catalog.
-        self.catalog: Catalog | None = None
         for brand, name, image in marks:
             self.add(brand, name, image)
 
@@ -101,7 +99,6 @@ class KeypointLogos:
         import cv2
 
         stage = cls(**kwargs)  # type: ignore[arg-type]
-        stage.catalog = catalog
         settings = json.dumps([STAGE_VERSION, cv2.__version__, dataclasses.asdict(stage.matcher.cfg)], sort_keys=True)
         base = default_cache_dir("keypoints", cache_dir)
         marks = []

@@ -91,11 +91,9 @@ class AnyLogos:
         self.name = "+".join(s.name for s in self.stages)
 
     def load(self) -> None:
-        """Let each stage load what it loads lazily (``Detector.warm_up``)."""
+        """Load every stage now (``Detector.warm_up``)."""
         for stage in self.stages:
-            load = getattr(stage, "load", None)
-            if callable(load):
-                load()
+            stage.load()
 
     def find(self, image: Image.Image) -> list[LogoMatch]:
         best: dict[str, LogoMatch] = {}

@@ -89,16 +89,12 @@ class ShapeMatcher:
         # A region whose box aspect differs from a mark's by more than this (in log ratio) cannot be it.
         self.max_aspect_change = max_aspect_change
         self.name = f"logos.shape.{STAGE_VERSION}"
-        # Set by ``from_catalog``, so callers (the upload hook's versions) can name the catalog.
-        self.catalog: Catalog | None = None
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, **kwargs: float) -> ShapeMatcher:
         """A matcher for every mark of ``catalog`` (brands without marks are found by their text only)."""
         triples = [(brand.name, mark, catalog.mark_image(brand, mark)) for brand, mark in catalog.iter_marks()]
-        matcher = cls(triples, **kwargs)  # type: ignore[arg-type]
-        matcher.catalog = catalog
-        return matcher
+        return cls(triples, **kwargs)  # type: ignore[arg-type]
 
     @classmethod
     def default(cls, catalog: Catalog | None = None) -> ShapeMatcher:
@@ -110,6 +106,9 @@ class ShapeMatcher:
         return cls.from_catalog(catalog)
 
     # -- the stage -------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Nothing to load: the silhouettes are built with the stage."""
+
     def find(self, image: Image.Image) -> list[LogoMatch]:
         """Brands whose mark is printed in ``image``, best first; empty when none clears the threshold."""
         return [c.to_match() for c in self.candidates(image) if c.score >= self.threshold]

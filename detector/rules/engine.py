@@ -100,8 +100,6 @@ class Rules:
             cfg = dataclasses.replace(cfg, thresholds=thresholds)
         self.config = cfg
         brands = _brands(catalog)
-        # Kept so callers (the upload hook's versions) can name the catalog without loading it again.
-        self.catalog = brands if callable(getattr(brands, "content_hash", None)) else None
         self.lexicon = Lexicon.build(brands)
         if words is None:
             word_list = load_word_list(cfg.dictionary.path)
@@ -113,6 +111,9 @@ class Rules:
             word_list = word_list.plus(cfg.dictionary.extra_words)
         self.matcher = Matcher(self.lexicon, word_list, cfg.lookalike, workers=workers)
         self.vocabulary = Vocabulary(cfg.vocabulary)
+
+    def load(self) -> None:
+        """Nothing to load: the lexicon, word list and vocabulary are built with the stage."""
 
     # -- text only ------------------------------------------------------------------------------
     def check_text(self, text: str, *, confidence: float = 1.0, context: Iterable[str] = ()) -> list[Finding]:

@@ -60,6 +60,9 @@ class ListingRules:
 
     name = "listing-rules.test"
 
+    def load(self) -> None:
+        pass
+
     def evaluate(
         self, texts: Sequence[TextSpan], logos: Sequence[Any], listing: Listing | None = None, *, listing_text: bool = False
     ) -> Verdict:
@@ -87,6 +90,9 @@ class GatedOcr:
         self.gate = threading.Event()
         self.entered = threading.Semaphore(0)
 
+    def load(self) -> None:
+        pass
+
     def read(self, image: Image.Image) -> list[TextSpan]:
         self.entered.release()
         self.gate.wait(30)
@@ -99,6 +105,9 @@ class SlowOcr:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.calls = 0
+
+    def load(self) -> None:
+        pass
 
     def read(self, image: Image.Image) -> list[TextSpan]:
         self.calls += 1

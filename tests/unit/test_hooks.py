@@ -60,10 +60,11 @@ class ListingRules:
 
     name = "listing-rules.test"
 
-    def __init__(self, catalog: Any = None) -> None:
-        if catalog is not None:
-            self.catalog = catalog
+    def __init__(self) -> None:
         self.calls: list[tuple[list[str], Any]] = []
+
+    def load(self) -> None:
+        pass
 
     def evaluate(
         self, texts: Sequence[TextSpan], logos: Sequence[Any], listing: Listing | None = None, *, listing_text: bool = False
@@ -89,6 +90,8 @@ class ListingRules:
 
 
 class FakeCatalog:
+    root = Path("fake-catalog")
+
     def content_hash(self) -> str:
         return "c" * 64
 
@@ -96,7 +99,7 @@ class FakeCatalog:
 @pytest.fixture
 def detector() -> Detector:
     # No logo stage: these tests are about the hook; the real stages have their own tests.
-    return Detector(ocr=colour_ocr(), logos=NoLogos(), rules=ListingRules(catalog=FakeCatalog()))
+    return Detector(ocr=colour_ocr(), logos=NoLogos(), rules=ListingRules(), catalog=FakeCatalog())  # type: ignore[arg-type]
 
 
 def jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (48, 32)) -> bytes:

@@ -23,7 +23,7 @@ def matcher(tmp_path: Path) -> LogoMatcher:
     cat = _catalog(tmp_path, {"Red": (220, 20, 20), "Blue": (20, 20, 220)})
     emb = TinyEmbedder()
     return LogoMatcher(
-        cat, emb, build_index(cat, emb), threshold=0.9, window_fractions=(0.3, 0.6), window_aspects=(1.0,)
+        emb, build_index(cat, emb), threshold=0.9, window_fractions=(0.3, 0.6), window_aspects=(1.0,)
     )
 
 
@@ -55,11 +55,10 @@ def test_threshold_one_reports_nothing(matcher: LogoMatcher) -> None:
     assert matcher.find(img) == []  # ...but none clears the threshold
 
 
-def test_index_of_another_embedder_is_refused(tmp_path: Path) -> None:
-    cat = _catalog(tmp_path, {"Red": (220, 20, 20)})
+def test_index_of_another_embedder_is_refused() -> None:
     other = ReferenceIndex(8, "someone-else.v1", "1" * 64)
     with pytest.raises(CatalogError, match="rebuild it with `detector catalog index"):
-        LogoMatcher(cat, TinyEmbedder(), other)
+        LogoMatcher(TinyEmbedder(), other)
 
 
 def test_square_with_context_stays_inside_the_image() -> None:

@@ -151,7 +151,7 @@ def test_unknown_ocr_backend_is_a_config_error():
         Detector(logos=NoLogos(), rules=NoRules(), config=Config(ocr=OcrConfig(backend="tesseract")))
 
 
-def test_warm_up_loads_stages_that_have_a_load_method():
+def test_warm_up_loads_every_stage():
     class LoadingOcr(FakeOcr):
         loaded = 0
 
@@ -178,6 +178,65 @@ def test_logo_backend_builds_the_named_stages_from_the_catalog(tmp_path, monkeyp
                    config=Config(logos=LogosConfig(backend="keypoints+shape", keypoints_min_inliers=9, shape_threshold=0.9)))
     assert det.stages["logos"] == "logos.keypoints.v1+logos.shape.v1"
     assert (det.logos.stages[0].min_inliers, det.logos.stages[1].threshold) == (9, 0.9)
-    assert [s.catalog.names for s in det.logos.stages] == [("Bolt",), ("Bolt",)]
+    assert det.catalog.names == ("Bolt",)  # the detector owns the catalog; the stages were built from it
+    assert {r.brand for r in det.logos.stages[0].matcher._refs} == {"Bolt"}
+    assert set(det.logos.stages[1].refs.brands) == {"Bolt"}
     none = Detector(ocr=FakeOcr(), rules=NoRules(), config=Config(logos=LogosConfig(backend="none")))
     assert none.stages["logos"] == "none"
+
+
+def test_every_stage_follows_its_protocol_load_included():
+    from detector.logos import AnyLogos
+    from detector.stages import LogoStage, NoOcr, OcrBackend, RulesStage
+
+    assert isinstance(NoOcr(), OcrBackend) and isinstance(NoLogos(), LogoStage) and isinstance(NoRules(), RulesStage)
+
+    class NoLoad:  # a logo stage written before load() joined the protocol
+        name = "old"
+
+        def find(self, image):  # type: ignore[no-untyped-def]
+            return []
+
+    assert not isinstance(NoLoad(), LogoStage)
+    loaded: list[str] = []
+
+    class Counting(FakeLogos):
+        def load(self) -> None:
+            loaded.append(self.name)
+
+    _detector(logos=AnyLogos([Counting(), Counting()])).warm_up()
+    assert loaded == ["fake-logos", "fake-logos"]
+
+
+def test_the_detector_owns_the_catalog_it_builds_stages_from(monkeypatch):
+    from detector import catalog as catalog_mod
+
+    loads: list[bool] = []
+    real = catalog_mod.load_catalog
+
+    def counting(path=None, *, check_images=True):  # type: ignore[no-untyped-def]
+        loads.append(check_images)
+        return real(path, check_images=check_images)
+
+    monkeypatch.setattr(catalog_mod, "load_catalog", counting)
+    det = Detector(ocr=FakeOcr(), logos=NoLogos())  # the rules are built: one load, marks not opened
+    assert loads == [False]
+    assert det.catalog.names == real().names and loads == [False]  # that same load, kept
+    assert det.catalog_hash == det.catalog.content_hash() and loads == [False]
+
+    given = real()
+    det = Detector(ocr=FakeOcr(), logos=NoLogos(), catalog=given)  # a loaded catalog is used as it is
+    assert det.catalog is given and det.catalog_path == given.root and loads == [False]
+
+
+def test_injected_stages_load_no_catalog_until_asked(monkeypatch):
+    from detector import catalog as catalog_mod
+
+    loads: list[bool] = []
+    real = catalog_mod.load_catalog
+    monkeypatch.setattr(catalog_mod, "load_catalog", lambda path=None, *, check_images=True: (
+        loads.append(check_images), real(path, check_images=check_images))[1])
+    det = _detector(FakeOcr(), FakeLogos(), FakeRules())
+    assert loads == []
+    assert det.catalog.names == real().names and loads == [False]  # the bundled demo catalog, on first use
+    assert det.catalog is det.catalog and loads == [False]  # once

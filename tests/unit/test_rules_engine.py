@@ -209,6 +209,9 @@ class _Ocr:
     def __init__(self, spans: list[TextSpan]) -> None:
         self.spans = spans
 
+    def load(self) -> None:
+        pass
+
     def read(self, image) -> list[TextSpan]:
         return list(self.spans)
 
@@ -218,6 +221,9 @@ class _Logos:
 
     def __init__(self, matches: list[LogoMatch]) -> None:
         self.matches = matches
+
+    def load(self) -> None:
+        pass
 
     def find(self, image) -> list[LogoMatch]:
         return list(self.matches)

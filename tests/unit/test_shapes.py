@@ -148,6 +148,9 @@ class _Fixed:
     def __init__(self, name: str, matches: list[LogoMatch]) -> None:
         self.name, self.matches = name, matches
 
+    def load(self) -> None:
+        pass
+
     def find(self, image: Image.Image) -> list[LogoMatch]:
         return list(self.matches)
 
