@@ -1,4 +1,4 @@
-"""Logo stage: candidate windows → embeddings → reference index → verified ``LogoMatch`` list.
+"""The CNN logo stage (``cnn``): candidate windows → embeddings → reference index → verified ``LogoMatch`` list.
 
 How ``LogoMatcher.find`` looks at a photo (numbers measured in BENCHMARKS.md, "Logo matching (issue 3)"):
 
@@ -13,6 +13,9 @@ How ``LogoMatcher.find`` looks at a photo (numbers measured in BENCHMARKS.md, "L
 
 A frozen ImageNet CNN and flat single-colour marks are far apart (see the benchmark); the threshold was
 fitted on the validation half of the protocol so that ~5 % of logo-free photos report a brand.
+
+The reference index is built from the catalog here too, brand by brand, and cached beside the catalog or
+in the user cache (``build_or_load_index``; ``detector catalog index`` builds it ahead of time).
 """
 
 from __future__ import annotations
