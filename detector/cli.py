@@ -117,6 +117,8 @@ def _add_catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--mark", action="append", default=[], metavar="FILE", help="reference logo image (repeatable)")
     p.add_argument("--alias", action="append", default=[], metavar="TEXT", help="genuine alternative spelling")
     p.add_argument("--seller", action="append", default=[], metavar="ID", help="authorised seller id (repeatable)")
+    p.add_argument("--photo", metavar="FILE", help="a product photo: its logo is found (or --box), cropped and enrolled")
+    p.add_argument("--box", metavar="X1,Y1,X2,Y2", help="the logo's box in --photo, in pixels (skips the search)")
     p.set_defaults(func=cmd_catalog_add)
     p = csub.add_parser("remove", help="remove a brand and its marks")
     p.add_argument("dir", metavar="DIR")
@@ -125,6 +127,7 @@ def _add_catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p = csub.add_parser("list", help="list the brands of a catalog (default: the bundled one)")
     p.add_argument("dir", metavar="DIR", nargs="?")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verbose", "-v", action="store_true", help="every mark: file, size, and the photo it was cropped from")
     p.set_defaults(func=cmd_catalog_list)
     p = csub.add_parser("index", help="build (or bring up to date) the CNN logo index of a catalog (the default stages need none)")
     p.add_argument("dir", metavar="DIR", nargs="?")
@@ -287,8 +290,17 @@ def cmd_catalog_init(args: argparse.Namespace) -> int:
 
 def cmd_catalog_add(args: argparse.Namespace) -> int:
     from detector.enrol import add_brand
+    from detector.errors import CatalogError
 
+    if args.box and not args.photo:
+        raise CatalogError("--box is the logo's box in --photo: give the photo too")
     catalog = add_brand(args.dir, args.name, marks=args.mark, aliases=args.alias, authorized_sellers=args.seller)
+    if args.photo:
+        from detector.enrol_photo import add_photo_mark, parse_box
+
+        box = parse_box(args.box) if args.box else None
+        catalog, crop = add_photo_mark(args.dir, args.name, args.photo, box=box)
+        print(f"cropped {crop.box} from {crop.photo} (found by {crop.found_by}) → {crop.mark}", file=sys.stderr)
     brand = catalog.brand(args.name)
     print(f"{brand.name}: {len(brand.marks)} mark(s), {len(brand.aliases)} alias(es); catalog has {len(catalog)} brands",
           file=sys.stderr)
@@ -315,8 +327,25 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
     for b in catalog.brands:
         aliases = f"  aka {', '.join(b.aliases)}" if b.aliases else ""
         print(f"{b.name:28} {len(b.marks)} mark(s){aliases}")
+        if args.verbose:
+            _print_marks(catalog, b)
     print(f"{len(catalog)} brands in {catalog.root}", file=sys.stderr)
     return EXIT_OK
+
+
+def _print_marks(catalog, brand) -> None:
+    """One line per mark: its file, pixel size, and where a photo crop came from."""
+    from detector.enrol_photo import read_source
+    from detector.errors import CatalogError
+
+    for mark in brand.marks:
+        try:
+            size = "x".join(map(str, catalog.mark_image(brand, mark).size)) + " px"
+        except CatalogError as exc:
+            size = f"unreadable: {exc}"
+        src = read_source(catalog, mark)
+        origin = f"  crop {src.box} of {src.photo} (found by {src.found_by})" if src else ""
+        print(f"    {mark}  {size}{origin}")
 
 
 def cmd_catalog_index(args: argparse.Namespace) -> int:
