@@ -90,3 +90,39 @@ def cache_dir(kind: str, base: str | Path | None = None) -> Path:
     """
     root = Path(base) if base is not None else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "detector"
     return root / kind
+
+
+def square_windows(size: tuple[int, int], fractions: Sequence[float], overlap: float = 0.5) -> np.ndarray:
+    """Square windows at every scale, ending with the whole photo (a square of its longer side, centred).
+
+    A window of side ``f`` × the shorter side slides in steps of ``(1 - overlap)`` × its side, spread so the
+    last one touches the far edge. Returns ``(n, 4)`` float32 boxes; the whole-photo square reaches past the
+    shorter side's edges (``crop_resized`` fills that part by reflection).
+    """
+    w, h = size
+    out: list[tuple[float, float, float, float]] = []
+    for f in fractions:
+        s = f * min(w, h)
+        step = max(1.0, s * (1 - overlap))
+        nx = int(np.ceil(max(0.0, w - s) / step)) + 1
+        ny = int(np.ceil(max(0.0, h - s) / step)) + 1
+        for y in np.linspace(0, max(0.0, h - s), ny):
+            for x in np.linspace(0, max(0.0, w - s), nx):
+                out.append((x, y, x + s, y + s))
+    side = max(w, h)
+    out.append(((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2))
+    return np.array(out, dtype=np.float32)
+
+
+def crop_resized(pixels: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
+    """Each box of an ``(h, w, 3)`` uint8 image cut out and resized to ``side`` × ``side``; outside parts reflect."""
+    import cv2
+
+    h, w = pixels.shape[:2]
+    pad = int(np.ceil(max(0.0, -boxes[:, :2].min(), (boxes[:, 2] - w).max(), (boxes[:, 3] - h).max()))) if len(boxes) else 0
+    padded = cv2.copyMakeBorder(pixels, pad, pad, pad, pad, cv2.BORDER_REFLECT) if pad else pixels
+    out = np.empty((len(boxes), side, side, 3), np.uint8)
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        crop = padded[round(y1) + pad : round(y2) + pad, round(x1) + pad : round(x2) + pad]
+        out[i] = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR)
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -69,3 +70,27 @@ def test_a_candidate_is_checked(fields: dict, error: str) -> None:
     args = {"brand": "Nike", "mark": "m.png", "box": Box(0, 0, 1, 1), "score": 0.5, "stage": "s"} | fields
     with pytest.raises(ValueError, match=error):
         LogoCandidate(**args)
+
+
+def test_square_windows_cover_every_scale_and_end_with_the_whole_photo() -> None:
+    from detector.logos.geometry import square_windows
+
+    boxes = square_windows((640, 480), (0.5, 1.0))
+    sides = boxes[:, 2] - boxes[:, 0]
+    assert np.allclose(sides, boxes[:, 3] - boxes[:, 1])  # squares
+    assert set(np.round(sides[:-1])) == {240.0, 480.0}
+    assert boxes[-1].tolist() == [0.0, -80.0, 640.0, 560.0]  # the whole photo, centred, past the short side
+    # Windows of one scale reach both far edges.
+    half = boxes[np.isclose(sides, 240)]
+    assert half[:, 0].min() == 0 and half[:, 2].max() == 640 and half[:, 1].min() == 0 and half[:, 3].max() == 480
+
+
+def test_crop_resized_reflects_outside_the_photo() -> None:
+    from detector.logos.geometry import crop_resized
+
+    pixels = np.zeros((40, 80, 3), np.uint8)
+    pixels[:, :40] = 255  # left half white
+    out = crop_resized(pixels, np.array([[0, 0, 40, 40], [0, -20, 80, 60]], np.float32), 16)
+    assert out.shape == (2, 16, 16, 3)
+    assert out[0].min() == 255  # the white half
+    assert out[1][:, :6].min() == 255 and out[1][:, 10:].max() == 0  # reflected rows keep left white, right black

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from detector.errors import ModelError
 from detector.logos.embed.base import Embedder, WindowEmbedder
-from detector.logos.embed.manifest import DEFAULT_EMBEDDER, EMBEDDERS, WEIGHTS, EmbedderSpec, WeightsSpec
+from detector.logos.embed.manifest import DEFAULT_EMBEDDER, EMBEDDERS, TRAINED, WEIGHTS, EmbedderSpec, WeightsSpec
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -25,7 +25,7 @@ __all__ = [
 
 def list_embedders() -> list[str]:
     """Every embedder name ``create_embedder`` accepts."""
-    return sorted(EMBEDDERS)
+    return sorted([*EMBEDDERS, *TRAINED])
 
 
 def create_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
@@ -33,9 +33,13 @@ def create_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
 
     Raises ``MissingModel`` naming the pip package to install, ``CorruptModel`` on a hash mismatch.
     """
+    if name in TRAINED:
+        from detector.logos.embed.trained import TrainedEmbedder
+
+        return TrainedEmbedder(TRAINED[name])
     spec = EMBEDDERS.get(name)
     if spec is None:
-        short = sorted(n for n in EMBEDDERS if "/" not in n)
+        short = sorted(n for n in [*EMBEDDERS, *TRAINED] if "/" not in n)
         raise ModelError(
             f"unknown embedder {name!r}; expected one of {short} (or a '<name>/<layer>-<pooling>' variant, "
             f"see detector.logos.embed.list_embedders())"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from detector.logos.embed.trained import TrainedSpec
+
 
 @dataclass(frozen=True)
 class WeightsSpec:
@@ -119,3 +121,17 @@ EMBEDDERS["mobilenet_v2-logo.v1"] = EmbedderSpec(
 )
 
 DEFAULT_EMBEDDER = "mobilenet_v2-imagenet.v1"
+
+# Embedders this project trains end to end; the weights file sits in the repository's models/ folder.
+TRAINED: dict[str, TrainedSpec] = {
+    spec.name: spec
+    for spec in (
+        # MobileNetV2 fine-tuned on rendered product views of every simple-icons mark
+        # (models/logo_embedder/MODEL_CARD.md).
+        TrainedSpec(
+            name="mobilenet_v2-logo-ft.v1",
+            relpath="logo_embedder/mobilenet_v2-logo-ft.v1.pt",
+            sha256="16881f77f0abfa0d1b850933c40f4e2eecffbe9bbbee942a461cf8531e12ed9f",
+        ),
+    )
+}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
+# Bumped whenever the views change, so cached reference indexes are re-embedded (see cnn.brand_fingerprint).
+VIEWS_VERSION = 2
 VIEW_NAMES = (
     "white",
     "black",
@@ -84,4 +86,22 @@ def reference_views(
         ("rot+12", _place(m.rotate(12, expand=True, resample=Image.Resampling.BICUBIC), white, fill)),
         ("fabric", _place(m, _fabric(side, seed), fill)),
     ]
-    return views
+    # A view in which the mark does not show (a black mark on the black ground) looks like any plain patch
+    # and would match every logo-free window: leave it out.
+    return [(name, im) for name, im in views if _visible(im)]
+
+
+def _visible(view: Image.Image, min_std: float = 6.0) -> bool:
+    """Whether ``view`` has any contrast: the grey levels' standard deviation (0-255) reaches ``min_std``."""
+    return float(np.asarray(view.convert("L"), dtype=np.float32).std()) >= min_std
+
+
+def plain_views(side: int = 224) -> list[Image.Image]:
+    """Grounds with no mark: solid greys and colours, and woven textures. Embedded as background, they catch
+    the plain windows of a photo that would otherwise land on whichever mark looks plainest.
+    """
+    solids = [(v, v, v) for v in (0, 64, 128, 192, 255)]
+    solids += [(200, 30, 30), (30, 160, 60), (30, 60, 200), (230, 200, 40), (120, 60, 20), (250, 220, 200)]
+    out = [Image.new("RGB", (side, side), c) for c in solids]
+    out += [_fabric(side, seed) for seed in range(5)]
+    return out
