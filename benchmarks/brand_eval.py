@@ -10,7 +10,7 @@ protocol (``logo_data.split``, seed 0):
 * FP: a logo-free photo (clothing or FlickrLogos crop) whose report names any brand;
 * by source: whether the right brand came from text, a logo, or both.
 
-    python benchmarks/brand_eval.py --ocr-threads 1
+    python benchmarks/brand_eval.py --ocr-threads 1 [--logos fused]
 
 Per-photo results are appended to ``out/brand_eval/results.jsonl``, so an interrupted run resumes.
 Research-only FlickrLogos photos are read from ../shared and never copied.
@@ -45,12 +45,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ocr-threads", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="at most this many photos of each kind (quick runs)")
+    ap.add_argument("--logos", default=None, help="logo stages (default: the shipped config); results kept apart")
     args = ap.parse_args(argv)
     if not data.FLICKR.is_dir():
         raise SystemExit(f"shared data not found at {data.SHARED} (expected ../shared beside the repo root)")
 
     from detector import Detector
-    from detector.config import Config, OcrConfig
+    from detector.config import Config, LogosConfig, OcrConfig
 
     names = catalog_names()
     _, pos = data.split(data.positives(), 0)
@@ -58,13 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         pos, neg = pos[: args.limit], neg[: args.limit]
     OUT.mkdir(parents=True, exist_ok=True)
-    results_file = OUT / "results.jsonl"
+    results_file = OUT / (f"results-{args.logos}.jsonl" if args.logos else "results.jsonl")
     done = {}
     if results_file.exists():
         for line in results_file.read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
             done[r["key"]] = r
-    det = Detector(config=Config(ocr=OcrConfig(threads=args.ocr_threads)))
+    logos = LogosConfig(backend=args.logos) if args.logos else LogosConfig()
+    det = Detector(config=Config(ocr=OcrConfig(threads=args.ocr_threads), logos=logos))
     print(f"stages: {det.stages}; {len(pos)} positives, {len(neg)} negatives; {len(done)} already done", file=sys.stderr)
     with results_file.open("a", encoding="utf-8") as fh:
         for i, s in enumerate(pos + neg):

@@ -8,7 +8,7 @@ Modes:
   test half. When ``logo_eval.py full`` has left its CNN candidates in ``out/logo_eval/``, it also fits
   an OR-fusion (a brand is reported when the CNN or the shape matcher clears its own threshold; both
   thresholds fitted together on the validation half) and reports it on the test half.
-* ``composites --stage shape|keypoints|keypoints+shape`` — what listing photos of counterfeit apparel look like: a random bundled-catalog mark
+* ``composites --stage shape|keypoints|keypoints+shape|fused`` — what listing photos of counterfeit apparel look like: a random bundled-catalog mark
   printed onto a logo-free clothing photo (the *test-half* negatives of the protocol, so nothing the
   threshold was fitted on) with rotation, perspective, fabric shading, blur, noise and JPEG. Reports,
   at the shipped threshold and on the bundled catalog (131 brands with marks), the share of composites
@@ -256,15 +256,17 @@ def print_mark(photo: Image.Image, mask: np.ndarray, rng: random.Random) -> tupl
 
 
 def raw_scores(stage, image: Image.Image) -> dict[str, float]:
-    """Each brand's unthresholded evidence: the shape stage's correlation, the keypoint stage's inliers."""
-    return {c.brand: float(c.score if c.inliers is None else c.inliers) for c in stage.candidates(image)}
+    """Each brand's unthresholded evidence: the keypoint stage's inliers, any other stage's score."""
+    kp = stage.name.startswith("logos.keypoints")
+    return {c.brand: float(c.inliers if kp and c.inliers is not None else c.score) for c in stage.candidates(image)}
 
 
 def make_stages(names: str, catalog) -> dict:
-    from detector.logos.keypoints import KeypointLogos
+    """The named stages at their shipped operating points (any registered stage, ``fused`` included)."""
+    from detector.config import LogosConfig
+    from detector.logos import build_logo_stage
 
-    make = {"shape": ShapeMatcher.from_catalog, "keypoints": KeypointLogos.from_catalog}
-    return {n: make[n](catalog) for n in names.split("+")}
+    return {n: build_logo_stage(LogosConfig(backend=n), catalog) for n in names.split("+")}
 
 
 def cmd_composites(args: argparse.Namespace) -> None:
@@ -284,7 +286,7 @@ def cmd_composites(args: argparse.Namespace) -> None:
         best = sorted((max(raw_scores(stage, im).values(), default=-1.0) for im in val), reverse=True)
         k = int(np.floor(0.01 * len(best)))
         shipped = getattr(stage, "threshold", getattr(stage, "min_inliers", None))
-        fitted = f"{best[k] + 0.005:.3f}" if name == "shape" else f"{int(best[k]) + 1} inliers"
+        fitted = f"{int(best[k]) + 1} inliers" if name == "keypoints" else f"{best[k] + 0.005:.3f}"
         print(f"{name}: threshold for ≤ 1 % FP on {len(best)} validation-half negatives (bundled catalog): "
               f"{fitted} (shipped: {shipped}); highest: " + ", ".join(f"{v:.3g}" for v in best[:5]))
     stage = next(iter(stages.values())) if len(stages) == 1 else AnyLogos(list(stages.values()))
@@ -330,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-photo", type=int, default=2, help="composites per base photo")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", type=int, default=0, help="save the first N composites to out/logo_stages/")
-    ap.add_argument("--stage", default="shape", help="composites: shape, keypoints or keypoints+shape")
+    ap.add_argument("--stage", default="shape", help="composites: registered logo stages joined by + (shape, keypoints, cnn, fused)")
     args = ap.parse_args(argv)
     if not data.FLICKR.is_dir():
         raise SystemExit(f"shared data not found at {data.SHARED} (expected ../shared beside the repo root)")

@@ -33,9 +33,9 @@ from PIL import Image
 from detector.errors import CatalogError, CorruptModel, MissingModel
 from detector.logos.candidate import LogoCandidate
 from detector.logos.embed import DEFAULT_EMBEDDER, Embedder, create_embedder
-from detector.logos.embed.views import reference_views
+from detector.logos.embed.views import VIEWS_VERSION, plain_views, reference_views
 from detector.logos.geometry import cache_dir as default_cache_dir
-from detector.logos.geometry import clamp_box, nms, scale_to_side, square_with_context
+from detector.logos.geometry import clamp_box, crop_resized, nms, scale_to_side, square_windows, square_with_context
 from detector.logos.index import ReferenceIndex, RefMeta, read_manifest
 from detector.types import LogoMatch
 
@@ -49,6 +49,9 @@ STAGE_VERSION = "v1"
 CALIBRATION: dict[str, tuple[float, float, float]] = {
     "mobilenet_v2-imagenet.v1": (0.719, 0.0, -1.0),
     "mobilenet_v2-logo.v1": (0.656, 0.03, -1.0),
+    # The trained embedder alone: similarity says little across a catalog, the margin over the runner-up
+    # brand says much (≤ 3 % FP on validation; BENCHMARKS.md, "Logo matching, round 2").
+    "mobilenet_v2-logo-ft.v1": (0.0, 0.166, -1.0),
 }
 # For an embedder with no fitted operating point (tests' fakes, new backbones): a cosine of 0.6, no margins.
 FALLBACK_CALIBRATION = (0.60, 0.0, -1.0)
@@ -56,6 +59,7 @@ BACKGROUND_DIR = Path(__file__).resolve().parent / "embed" / "data"
 # Window sides as fractions of the shorter image side, and width/height ratios (wordmarks are wide).
 WINDOW_FRACTIONS = (0.2, 0.35, 0.55, 0.8)
 WINDOW_ASPECTS = (1.0, 2.0, 0.5)
+TRAINED_WINDOW_FRACTIONS = (0.35, 0.5, 0.7, 1.0)
 
 
 class LogoMatcher:
@@ -77,7 +81,7 @@ class LogoMatcher:
         background: np.ndarray | None | str = "auto",
         max_side: int = 512,
         verify_top: int = 6,
-        window_fractions: Sequence[float] = WINDOW_FRACTIONS,
+        window_fractions: Sequence[float] | None = None,
         window_aspects: Sequence[float] = WINDOW_ASPECTS,
         context: float = 0.15,
     ) -> None:
@@ -101,6 +105,10 @@ class LogoMatcher:
         self.background = load_background(embedder) if isinstance(background, str) else background
         self.max_side = max_side
         self.verify_top = verify_top
+        if window_fractions is None:
+            # An embedder trained on crops sees square windows cut at its input size; a logo fills 35-80 %
+            # of a training crop, so windows from a third of the photo up to all of it cover every scale.
+            window_fractions = TRAINED_WINDOW_FRACTIONS if hasattr(embedder, "embed_arrays") else WINDOW_FRACTIONS
         self.window_fractions = tuple(window_fractions)
         self.window_aspects = tuple(window_aspects)
         self.context = context
@@ -144,6 +152,8 @@ class LogoMatcher:
         if not len(self.index):
             return []
         image = image.convert("RGB")
+        if hasattr(self.embedder, "embed_arrays"):
+            return self._window_candidates(image)
         small, scale = scale_to_side(image, self.max_side)
         boxes, vecs = self._proposals(small)
         if not len(boxes):
@@ -159,7 +169,34 @@ class LogoMatcher:
             crops.append(image.crop(tuple(round(c) for c in crop_box)))
             crop_boxes.append(b)
         v2 = self.embedder.embed(crops)
-        _, s2 = self.index.brand_scores(v2)
+        brands, s2 = self.index.brand_scores(v2)
+        return self._per_brand(image, keep, crop_boxes, v2, best, brands, s2)
+
+    def _window_candidates(self, image: Image.Image) -> list[LogoCandidate]:
+        """An embedder trained on crops (``embed_arrays``): every square window at every scale, the whole
+        photo included, is cut out at the embedder's input size and scored; no separate verification.
+        """
+        small, scale = scale_to_side(image, self.max_side)
+        boxes = square_windows(small.size, self.window_fractions)
+        side = self.embedder.input_size  # type: ignore[attr-defined]
+        vecs = self.embedder.embed_arrays(crop_resized(np.asarray(small), boxes, side))  # type: ignore[attr-defined]
+        brands, scores = self.index.brand_scores(vecs)
+        best = scores.max(axis=1)
+        return self._per_brand(image, list(range(len(boxes))), [b / scale for b in boxes], vecs, best, brands, scores)
+
+    def _per_brand(
+        self,
+        image: Image.Image,
+        keep: list[int],
+        crop_boxes: list[np.ndarray],
+        v2: np.ndarray,
+        best: np.ndarray,
+        brands: list[str],
+        s2: np.ndarray,
+    ) -> list[LogoCandidate]:
+        """One candidate per brand: its best-scoring crop (``v2``, brand scores ``s2``), with margin and
+        background similarity; ``best`` is each proposal's score before verification.
+        """
         bg = (
             (v2 @ self.background.T).max(axis=1)
             if self.background is not None and len(self.background)
@@ -222,8 +259,18 @@ class LogoMatcher:
 
 
 def load_background(embedder: Embedder) -> np.ndarray | None:
-    """The shipped background bank of ``embedder`` (sha256-checked), or None when it has none."""
+    """The shipped background bank of ``embedder`` (sha256-checked), or None when it has none.
+
+    A trained embedder carries its own (the background proxies of its training, in its checked weights file).
+    """
     import json
+
+    own = getattr(embedder, "background", None)
+    if own is not None:
+        # Its training's background proxies, and plain grounds (solid colours, weave): a plain window is
+        # then closer to the background than to any mark.
+        plain = embedder.embed(plain_views(getattr(embedder, "input_size", 224)))
+        return np.concatenate([np.asarray(own, dtype=np.float32), plain])
 
     meta_path = BACKGROUND_DIR / "background.json"
     if not meta_path.exists():
@@ -250,8 +297,9 @@ def load_background(embedder: Embedder) -> np.ndarray | None:
 
 # -- building the index from a catalog -----------------------------------------------------------
 def brand_fingerprint(catalog: Catalog, brand: Brand) -> str:
-    """sha256 over a brand's mark paths and bytes: changes exactly when its references must be re-embedded."""
-    h = hashlib.sha256(brand.name.encode("utf-8"))
+    """sha256 over a brand's mark paths and bytes and the views' version: changes exactly when its
+    references must be re-embedded."""
+    h = hashlib.sha256(f"{brand.name}\0views{VIEWS_VERSION}".encode())
     for mark in brand.marks:
         h.update(b"\0" + mark.encode("utf-8") + b"\0")
         h.update(hashlib.sha256(catalog.mark_path(mark).read_bytes()).digest())
@@ -336,7 +384,9 @@ def build_or_load_index(catalog: Catalog, embedder: Embedder, cache_dir: str | P
     if index is None:
         index = ReferenceIndex(embedder.dim, embedder.name, embedder.weights_sha256)
     catalog_hash = catalog.content_hash()
-    if index.catalog_hash != catalog_hash or not len(index):
+    # Per-brand fingerprints also carry the reference views' version, which the catalog hash does not.
+    stale = any(index.brand_fingerprints.get(b.name) != brand_fingerprint(catalog, b) for b in catalog.brands)
+    if index.catalog_hash != catalog_hash or not len(index) or stale:
         update_index(index, catalog, embedder)
         try:
             index.save(folder)

@@ -50,10 +50,29 @@ def _cnn(cfg: LogosConfig, catalog: Catalog) -> LogoStage:
     return LogoMatcher.default(catalog, embedder=cfg.embedder)
 
 
+def _fused(cfg: LogosConfig, catalog: Catalog) -> LogoStage:
+    """Keypoints, shape and the trained CNN fused into one calibrated probability per brand."""
+    from detector.logos.cnn import LogoMatcher
+    from detector.logos.fusion import FusedLogos, FusionModel
+    from detector.logos.keypoints import KeypointLogos
+    from detector.logos.shapes import ShapeMatcher
+
+    model = FusionModel.load()
+    # Weak evidence counts in the fusion: keypoints propose from 3 inliers (an affine model's minimum).
+    stages = {
+        "keypoints": KeypointLogos.from_catalog(catalog, min_inliers=3),
+        "shape": ShapeMatcher.from_catalog(catalog, threshold=cfg.shape_threshold),
+        "cnn": LogoMatcher.default(catalog, embedder=model.embedder),
+    }
+    # What keypoints or shape report at their own shipped points is kept (see FusedLogos.own_points).
+    return FusedLogos(stages, model, own_points={"keypoints": cfg.keypoints_min_inliers, "shape": cfg.shape_threshold})
+
+
 STAGES: dict[str, Builder] = {
     "keypoints": _keypoints,
     "shape": _shape,
     "cnn": _cnn,
+    "fused": _fused,
 }
 
 

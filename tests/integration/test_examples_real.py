@@ -20,7 +20,7 @@ def detector():
     from detector import Detector
 
     det = Detector()
-    assert det.stages["logos"] == "logos.keypoints.v1+logos.shape.v1"  # the default logo stages
+    assert det.stages["logos"].startswith("logos.fused.v1(")  # the default logo stages
     return det
 
 

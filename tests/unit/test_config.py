@@ -194,13 +194,13 @@ def test_config_error_is_a_detector_error():
     assert issubclass(ConfigError, DetectorError)
 
 
-@pytest.mark.parametrize("backend", ["none", "keypoints", "shape", "cnn", "keypoints+shape", "shape+keypoints+cnn"])
+@pytest.mark.parametrize("backend", ["none", "keypoints", "shape", "cnn", "fused", "keypoints+shape", "shape+keypoints+cnn"])
 def test_logo_backends_accepted(backend):
     assert Config.from_dict({"logos": {"backend": backend}}).logos.backend == backend
 
 
-def test_default_logo_stages_are_keypoints_and_shape():
-    assert Config().logos.backend == "keypoints+shape"
+def test_default_logo_stage_is_the_calibrated_fusion():
+    assert Config().logos.backend == "fused"
 
 
 def test_logo_operating_points_match_the_stages_defaults():

@@ -28,7 +28,7 @@ class _Fixed:
 
 
 def test_the_config_names_are_the_registry() -> None:
-    assert LOGO_STAGES == tuple(STAGES) == ("keypoints", "shape", "cnn")
+    assert LOGO_STAGES == tuple(STAGES) == ("keypoints", "shape", "cnn", "fused")
     assert list(list_stages()) == list(STAGES)
     assert all(list_stages().values())  # every stage has a one-line description
 

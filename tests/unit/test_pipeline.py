@@ -240,3 +240,23 @@ def test_injected_stages_load_no_catalog_until_asked(monkeypatch):
     assert loads == []
     assert det.catalog.names == real().names and loads == [False]  # the bundled demo catalog, on first use
     assert det.catalog is det.catalog and loads == [False]  # once
+
+
+def test_fused_backend_builds_the_three_stages_with_the_shipped_model(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from detector.config import LogosConfig
+    from detector.enrol import add_brand, init_catalog
+    from detector.logos.fusion import FusedLogos, FusionModel
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mark = tmp_path / "ring.png"
+    im = Image.new("RGBA", (120, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(im).ellipse((10, 10, 110, 110), outline=(0, 0, 0, 255), width=14)
+    im.save(mark)
+    init_catalog(tmp_path / "cat")
+    add_brand(tmp_path / "cat", "Ring", marks=[str(mark)])
+    det = Detector(ocr=FakeOcr(), rules=NoRules(), catalog=str(tmp_path / "cat"), config=Config(logos=LogosConfig()))
+    assert isinstance(det.logos, FusedLogos) and list(det.logos.stages) == ["keypoints", "shape", "cnn"]
+    assert det.logos.threshold == FusionModel.load().threshold
+    assert det.logos.own_points == {"keypoints": 7, "shape": 0.87}
+    assert det.stages["logos"].startswith("logos.fused.v1(logos.keypoints.v1+logos.shape.v1+logos.mobilenet_v2-logo-ft")

@@ -1,0 +1,165 @@
+"""The ``fused`` logo stage: every stage's evidence for a brand → one calibrated probability.
+
+Keypoints (inlier count), shape (silhouette correlation, its margin over the runner-up brand) and the
+trained CNN (similarity, its margin over the runner-up brand and over the background bank) each propose
+candidates with no threshold; for every brand any of them proposed, a logistic regression fitted on the validation half of the logo
+protocol (``benchmarks/logo_fusion.py fit --write``) turns the six numbers into the probability that
+the brand is in the photo. One threshold on that probability decides what is reported; the box is the
+keypoint stage's (located by geometry) when it has one, else the CNN's, else the shape stage's.
+
+The model file (``detector/logos/data/fusion.json``) names the embedder it was fitted with: fusion is
+only meaningful with the CNN scores it saw, so another embedder is a configuration error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from detector.errors import ConfigError, CorruptModel
+from detector.logos.candidate import LogoCandidate
+from detector.logos.geometry import clamp_box
+from detector.types import LogoMatch
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+STAGE_VERSION = "v1"
+MODEL_FILE = Path(__file__).resolve().parent / "data" / "fusion.json"
+FEATURES = ("cnn_score", "cnn_margin", "cnn_background_margin", "keypoint_inliers", "shape_score", "shape_margin")
+BOX_PREFERENCE = ("keypoints", "cnn", "shape")  # geometry locates best; the CNN's box is a window
+
+
+class CandidateStage(Protocol):
+    name: str
+
+    def load(self) -> None: ...
+
+    def candidates(self, image: Image.Image) -> list[LogoCandidate]: ...
+
+
+def features(evidence: Mapping[str, Mapping[str, float | int | None]]) -> list[float]:
+    """The fusion's inputs for one brand in one photo; 0 where a stage proposed nothing for it.
+
+    ``evidence`` maps a stage kind ("cnn", "keypoints", "shape") to that stage's numbers for the brand
+    (``score``, ``margin``, ``inliers``, ``background``), as ``LogoCandidate`` carries them.
+    """
+    c, k, s = evidence.get("cnn", {}), evidence.get("keypoints", {}), evidence.get("shape", {})
+    cs = float(c.get("score") or 0.0)
+    return [
+        cs,
+        float(c.get("margin") or 0.0),
+        cs - float(c.get("background") or 0.0) if c else 0.0,
+        math.log1p(float(k.get("inliers") or 0)),
+        max(0.0, float(s.get("score") or 0.0)),
+        float(s.get("margin") or 0.0),
+    ]
+
+
+@dataclass(frozen=True)
+class FusionModel:
+    """Logistic regression over ``FEATURES`` and the threshold on its probability."""
+
+    embedder: str
+    bias: float
+    weights: tuple[float, ...]
+    threshold: float
+
+    def probability(self, x: Sequence[float]) -> float:
+        z = self.bias + sum(w * v for w, v in zip(self.weights, x))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> FusionModel:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if list(raw["features"]) != list(FEATURES):
+                raise ValueError(f"features {raw['features']} are not {list(FEATURES)}")
+            return cls(str(raw["embedder"]), float(raw["bias"]), tuple(float(w) for w in raw["weights"]),
+                       float(raw["threshold"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CorruptModel(
+                f"fusion model {path} is unreadable ({exc}): reinstall detector or refit it with "
+                f"`python benchmarks/logo_fusion.py fit --write`"
+            ) from exc
+
+
+class FusedLogos:
+    """Implements ``LogoStage``: the stages of ``stages`` (kind → stage) fused by ``model``."""
+
+    def __init__(
+        self,
+        stages: Mapping[str, CandidateStage],
+        model: FusionModel,
+        *,
+        threshold: float | None = None,
+        own_points: Mapping[str, float] | None = None,
+    ):
+        unknown = set(stages) - set(BOX_PREFERENCE)
+        if unknown:
+            raise ConfigError(f"fusion knows the stages {list(BOX_PREFERENCE)}, not {sorted(unknown)}")
+        self.stages = dict(stages)
+        self.model = model
+        self.threshold = model.threshold if threshold is None else threshold
+        # A brand a stage is sure of on its own (keypoints: inliers, shape: correlation at that stage's shipped
+        # operating point) is reported even when the fusion is not: nothing the single stages find is lost.
+        self.own_points = dict(own_points or {})
+        self.name = f"logos.fused.{STAGE_VERSION}({'+'.join(s.name for s in self.stages.values())})"
+
+    def load(self) -> None:
+        for stage in self.stages.values():
+            stage.load()
+
+    def candidates(self, image: Image.Image) -> list[LogoCandidate]:
+        """One candidate per brand any stage proposed; ``score`` is the fused probability."""
+        return [c for c, _ in self._scored(image)]
+
+    def _scored(self, image: Image.Image) -> list[tuple[LogoCandidate, dict[str, LogoCandidate]]]:
+        """(fused candidate, each stage's candidate for that brand), best first."""
+        per_brand: dict[str, dict[str, LogoCandidate]] = {}
+        for kind, stage in self.stages.items():
+            for c in stage.candidates(image):
+                per_brand.setdefault(c.brand, {})[kind] = c
+        out = []
+        for brand, by_kind in per_brand.items():
+            ev = {k: {"score": c.score, "margin": c.margin, "inliers": c.inliers, "background": c.background}
+                  for k, c in by_kind.items()}
+            p = self.model.probability(features(ev))
+            where = next(by_kind[k] for k in BOX_PREFERENCE if k in by_kind)
+            cnn = by_kind.get("cnn")
+            kp = by_kind.get("keypoints")
+            fused = LogoCandidate(
+                brand=brand, mark=where.mark, box=where.box, score=round(p, 4), stage=self.name,
+                margin=cnn.margin if cnn else None, background=cnn.background if cnn else None,
+                inliers=kp.inliers if kp else None, matches=kp.matches if kp else None,
+            )
+            out.append((fused, by_kind))
+        return sorted(out, key=lambda t: -t[0].score)
+
+    def find(self, image: Image.Image) -> list[LogoMatch]:
+        """Brands whose fused probability clears the threshold (or that a stage is sure of on its own), best
+        first, boxes cut to the photo.
+
+        The reported score is 0.5 at the threshold and rises linearly to 1 with the probability, the
+        convention of the other stages (the rules ignore logos under ``mismatch.logo_min_score``, 0.5).
+        """
+        out = []
+        for c, by_kind in self._scored(image):
+            sure = self._sure(by_kind)
+            if (c.score >= self.threshold or sure) and (box := clamp_box(c.box, image.size)) is not None:
+                scaled = 0.5 + 0.5 * max(0.0, c.score - self.threshold) / max(1e-9, 1.0 - self.threshold)
+                out.append(dataclasses.replace(c.to_match(box), score=round(max(scaled, 0.5), 4)))
+        return sorted(out, key=lambda m: -m.score)
+
+    def _sure(self, by_kind: Mapping[str, LogoCandidate]) -> bool:
+        kp, shape = self.own_points.get("keypoints"), self.own_points.get("shape")
+        k, sh = by_kind.get("keypoints"), by_kind.get("shape")
+        return bool(
+            (kp is not None and k is not None and (k.inliers or 0) >= kp)
+            or (shape is not None and sh is not None and sh.score >= shape)
+        )
