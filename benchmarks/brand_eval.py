@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     _, pos = data.split(data.positives(), 0)
     _, neg = data.split(data.negatives(), 0)
     if args.limit:
-        pos, neg = pos[: args.limit], neg[: args.limit]
+        # Every k-th photo: the halves are grouped by brand, so a prefix would be a few brands only.
+        pos, neg = pos[:: max(1, len(pos) // args.limit)][: args.limit], neg[:: max(1, len(neg) // args.limit)][: args.limit]
     OUT.mkdir(parents=True, exist_ok=True)
     results_file = OUT / (f"results-{args.logos}.jsonl" if args.logos else "results.jsonl")
     done = {}
