@@ -123,6 +123,8 @@ def crop_resized(pixels: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray
     padded = cv2.copyMakeBorder(pixels, pad, pad, pad, pad, cv2.BORDER_REFLECT) if pad else pixels
     out = np.empty((len(boxes), side, side, 3), np.uint8)
     for i, (x1, y1, x2, y2) in enumerate(boxes):
-        crop = padded[round(y1) + pad : round(y2) + pad, round(x1) + pad : round(x2) + pad]
+        # At least one pixel each way: a window of a tiny photo can round to nothing.
+        top, left = min(round(y1) + pad, padded.shape[0] - 1), min(round(x1) + pad, padded.shape[1] - 1)
+        crop = padded[top : max(top + 1, round(y2) + pad), left : max(left + 1, round(x2) + pad)]
         out[i] = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR)
     return out

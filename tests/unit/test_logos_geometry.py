@@ -94,3 +94,12 @@ def test_crop_resized_reflects_outside_the_photo() -> None:
     assert out.shape == (2, 16, 16, 3)
     assert out[0].min() == 255  # the white half
     assert out[1][:, :6].min() == 255 and out[1][:, 10:].max() == 0  # reflected rows keep left white, right black
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (1000, 2), (2, 1000), (5, 300)])
+def test_windows_of_tiny_and_thin_photos_are_cut_without_error(size: tuple[int, int]) -> None:
+    from detector.logos.geometry import crop_resized, square_windows
+
+    pixels = np.full((size[1], size[0], 3), 90, np.uint8)
+    out = crop_resized(pixels, square_windows(size, (0.35, 0.5, 0.7, 1.0)), 16)
+    assert out.shape[1:] == (16, 16, 3) and len(out) >= 1 and (out == 90).all()
