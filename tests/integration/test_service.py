@@ -28,7 +28,7 @@ from conftest import BLUE, GREEN, RED, WHITE, FakeOcr, ImageFactory
 from PIL import Image
 
 from detector.audit import AuditLog
-from detector.config import Config, Limits, ServiceConfig
+from detector.config import Config, Limits, LogosConfig, ServiceConfig
 from detector.errors import MissingModel
 from detector.pipeline import Detector
 from detector.service import CHECK_PATH, ServiceState, create_app
@@ -189,7 +189,9 @@ def serve(
 ) -> LiveServer:
     """A live server whose detector has ``ocr`` and ``rules`` (default: the pass-through stand-in) and one
     config for detector and service."""
-    config = Config(limits=limits or Limits(), service=ServiceConfig(**service))
+    # The HTTP layer is under test, not the logos: the light keypoint and shape stages keep a check's cost
+    # (and the slow-client tests' timing) what it was before the CNN joined the default stage.
+    config = Config(limits=limits or Limits(), service=ServiceConfig(**service), logos=LogosConfig(backend="keypoints+shape"))
     detector = Detector(ocr=ocr, rules=rules if rules is not None else NoRules(), config=config)
     return LiveServer(create_app(detector, audit_path=tmp_path / "audit.db")).start(ready=ready)
 
