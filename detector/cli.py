@@ -129,9 +129,10 @@ def _add_catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--verbose", "-v", action="store_true", help="every mark: file, size, and the photo it was cropped from")
     p.set_defaults(func=cmd_catalog_list)
-    p = csub.add_parser("index", help="build (or bring up to date) the CNN logo index of a catalog (the default stages need none)")
+    p = csub.add_parser("index", help="build (or bring up to date) the CNN logo index of a catalog ahead of the first scan")
     p.add_argument("dir", metavar="DIR", nargs="?")
-    p.add_argument("--embedder", default="mobilenet_v2-imagenet.v1", help="embedder name (default: %(default)s)")
+    p.add_argument("--embedder", default="mobilenet_v2-logo-ft.v1",
+                   help="embedder name (default: %(default)s, the one the default fused stage uses)")
     p.set_defaults(func=cmd_catalog_index)
     p = csub.add_parser("check", help="validate a catalog; exit 2 with the reason when invalid")
     p.add_argument("dir", metavar="DIR", nargs="?")
