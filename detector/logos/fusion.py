@@ -125,7 +125,7 @@ class FusedLogos:
         for kind, stage in self.stages.items():
             for c in stage.candidates(image):
                 per_brand.setdefault(c.brand, {})[kind] = c
-        out = []
+        out: list[tuple[LogoCandidate, dict[str, LogoCandidate]]] = []
         for brand, by_kind in per_brand.items():
             ev = {k: {"score": c.score, "margin": c.margin, "inliers": c.inliers, "background": c.background}
                   for k, c in by_kind.items()}
@@ -148,12 +148,11 @@ class FusedLogos:
         The reported score is 0.5 at the threshold and rises linearly to 1 with the probability, the
         convention of the other stages (the rules ignore logos under ``mismatch.logo_min_score``, 0.5).
         """
-        out = []
+        out: list[LogoMatch] = []
         for c, by_kind in self._scored(image):
-            sure = self._sure(by_kind)
-            if (c.score >= self.threshold or sure) and (box := clamp_box(c.box, image.size)) is not None:
+            if (c.score >= self.threshold or self._sure(by_kind)) and (box := clamp_box(c.box, image.size)) is not None:
                 scaled = 0.5 + 0.5 * max(0.0, c.score - self.threshold) / max(1e-9, 1.0 - self.threshold)
-                out.append(dataclasses.replace(c.to_match(box), score=round(max(scaled, 0.5), 4)))
+                out.append(dataclasses.replace(c.to_match(box), score=round(scaled, 4)))
         return sorted(out, key=lambda m: -m.score)
 
     def _sure(self, by_kind: Mapping[str, LogoCandidate]) -> bool:
