@@ -47,6 +47,9 @@ def test_weights_are_hash_checked_and_a_missing_file_says_where_it_lives(tmp_pat
     emb = create_embedder(NAME)
     v = emb.embed([Image.new("RGB", (90, 60), (200, 30, 30))])
     assert v.shape == (1, emb.dim) and np.isclose(np.linalg.norm(v), 1.0, atol=1e-5)
+    # The traced, frozen network gives the eager network's vectors.
+    crops = np.random.default_rng(0).integers(0, 256, (3, emb.input_size, emb.input_size, 3), dtype=np.uint8)
+    assert np.abs(emb._forward(crops) - emb._forward(crops, eager=True)).max() < 1e-5
     assert emb.background.shape[1] == emb.dim
 
 
