@@ -1,6 +1,7 @@
 """Every logo stage on the issue-3 protocol, and their calibrated fusion fitted on the validation half.
 
     python benchmarks/logo_fusion.py collect [--shots 3] [--limit N]   # candidates of every stage, cached
+    python benchmarks/logo_fusion.py collect-ocr                       # EasyOCR's spans on the same photos
     python benchmarks/logo_fusion.py fit [--shots 3] [--write]           # fit on validation, report on test
 
 Protocol (``logo_data.py``, as in ``logo_eval.py``): references are the one simple-icons mark of each of the
@@ -12,7 +13,8 @@ negatives are logo-free clothing photos and FlickrLogos crops outside every box;
 ``collect`` runs the keypoint, shape and CNN stages (no thresholds: ``candidates``) on every photo, resized
 to 640 px, and keeps each brand's evidence. ``fit`` learns a logistic regression on the validation half
 from (CNN similarity, its margin over the runner-up brand and over the background bank, keypoint inliers,
-shape correlation and its margin) to "this brand is in the photo", picks the threshold at which ≤ 3 % of validation
+shape correlation and its margin, OCR text naming the brand or another near the box) to "this brand is in
+the photo", picks the threshold at which ≤ 3 % of validation
 negatives name a brand, and reports every stage alone and fused on the test half, plain symbols apart.
 ``--write`` stores the fitted model as the shipped ``detector/logos/data/fusion.json``.
 """
@@ -92,6 +94,7 @@ def collect(args: argparse.Namespace) -> None:
             for c in cands:
                 ev.setdefault(c.brand, {})[name] = {
                     "score": c.score, "margin": c.margin, "inliers": c.inliers, "background": c.background,
+                    "box": c.box.to_list(),
                 }
         rows.append({"key": s.key, "half": half, "brand": s.brand, "evidence": ev})
         print(f"\r{i + 1}/{len(samples)}", end="", file=sys.stderr)
@@ -101,6 +104,35 @@ def collect(args: argparse.Namespace) -> None:
     ms = {k: round(statistics.median(v), 1) for k, v in times.items()}
     out.write_text(json.dumps({"embedder": emb.name, "shots": args.shots, "ms_median": ms, "rows": rows}))
     print(f"{out}: {len(rows)} photos; median ms per stage: {ms}")
+
+
+def collect_ocr(args: argparse.Namespace) -> None:
+    """EasyOCR's spans on every photo ``collect`` saw (the same 640-px image), for the text features.
+
+    Appended to ``out/logo_fusion/ocr.jsonl`` one photo per line, so an interrupted run resumes.
+    """
+    from detector.ocr.easyocr import EasyOcr
+
+    pv, pt = data.split(data.positives())
+    nv, nt = data.split(data.negatives())
+    samples = pv + nv + pt + nt
+    if args.limit:
+        samples = samples[:: max(1, len(samples) // args.limit)]
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = OUT / "ocr.jsonl"
+    done = {json.loads(line)["key"] for line in out.read_text().splitlines()} if out.exists() else set()
+    ocr = EasyOcr(threads=args.threads)
+    t0 = time.perf_counter()
+    todo = [s for s in samples if s.key not in done]
+    with out.open("a", encoding="utf-8") as fh:
+        for i, s in enumerate(todo):
+            im, _ = fit_size(s.load(), 640)
+            spans = [sp.to_dict() for sp in ocr.read(im)]
+            fh.write(json.dumps({"key": s.key, "spans": spans}) + "\n")
+            fh.flush()
+            eta = (time.perf_counter() - t0) / (i + 1) * (len(todo) - i - 1)
+            print(f"\r{i + 1}/{len(todo)} (eta {eta / 60:.0f} min)", end="", file=sys.stderr)
+    print(f"\n{out}: {len(done) + len(todo)} photos", file=sys.stderr)
 
 
 # -- the fusion model -------------------------------------------------------------------------------
@@ -159,33 +191,72 @@ def fit_threshold(rows: list[dict], scorer, target: float | None = None) -> floa
     return (neg[k] + 1e-6) if k < len(neg) else -math.inf
 
 
-def cmd_fit(args: argparse.Namespace) -> None:
-    blob = json.loads((OUT / f"cands-{args.shots}shot.json").read_text())
-    rows = blob["rows"]
-    val = [r for r in rows if r["half"] == "val"]
-    test = [r for r in rows if r["half"] == "test"]
+def add_text(rows: list[dict]) -> int:
+    """Put each brand's OCR text evidence (``text_evidence.BrandNames.evidence``) into the rows, from
+    ``ocr.jsonl``; returns how many photos had OCR spans collected."""
+    from detector.logos.text_evidence import BrandNames
+    from detector.types import Box, TextSpan
+
+    path = OUT / "ocr.jsonl"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run `python benchmarks/logo_fusion.py collect-ocr` first")
+    spans = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        spans[r["key"]] = [TextSpan(t["text"], t["confidence"], Box(*t["box"]) if t["box"] else None,
+                                    alternatives=tuple(t.get("alternatives") or ())) for t in r["spans"]]
+    names = BrandNames.from_catalog(flickr_catalog(demo=True))
+    for r in rows:
+        texts = spans.get(r["key"], [])
+        scored = [names.scores(t) for t in texts]
+        for brand, ev in r["evidence"].items():
+            boxes = [Box(*c["box"]) for k, c in ev.items() if k != "text" and c.get("box")]
+            same, other = names.evidence(brand, boxes, texts, scored)
+            ev["text"] = {"same": same, "other": other}
+    return sum(r["key"] in spans for r in rows)
+
+
+def without_text(ev: dict) -> dict:
+    return {k: v for k, v in ev.items() if k != "text"}
+
+
+def fit_fusion(val: list[dict], text: bool) -> np.ndarray:
+    """Raw-feature weights (bias first) of the logistic fusion fitted on ``val``."""
     xs, ys = [], []
     for r in val:
         for brand, ev in r["evidence"].items():
-            xs.append(features(ev))
+            xs.append(features(ev if text else without_text(ev)))
             ys.append(1.0 if brand == r["brand"] else 0.0)
     mu, sd = np.mean(xs, 0), np.std(xs, 0) + 1e-6
     w = fit_logistic((np.array(xs) - mu) / sd, np.array(ys))
     # Back to raw features so the shipped model needs no scaler: w·((x-mu)/sd) = (w/sd)·x - w·mu/sd.
-    raw = np.r_[w[0] - np.sum(w[1:] * mu / sd), w[1:] / sd]
+    return np.r_[w[0] - np.sum(w[1:] * mu / sd), w[1:] / sd]
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    blob = json.loads((OUT / f"cands-{args.shots}shot.json").read_text())
+    rows = blob["rows"]
+    n_ocr = add_text(rows)
+    val = [r for r in rows if r["half"] == "val"]
+    test = [r for r in rows if r["half"] == "test"]
+    plain = fit_fusion(val, text=False)
+    raw = fit_fusion(val, text=True)
     scorers = {
         "keypoints (inliers)": lambda ev: ev.get("keypoints", {}).get("inliers"),
         "shape": lambda ev: ev.get("shape", {}).get("score"),
         "cnn (similarity)": lambda ev: ev.get("cnn", {}).get("score"),
         "cnn (similarity − background)": lambda ev: (ev["cnn"]["score"] - (ev["cnn"].get("background") or 0)) if "cnn" in ev else None,
         "cnn (margin over the runner-up)": lambda ev: ev.get("cnn", {}).get("margin"),
-        "fused (logistic, fitted here)": lambda ev: prob(raw, features(ev)),
+        "fused without text (logistic, fitted here)": lambda ev: prob(plain, features(without_text(ev))),
+        "fused without text ∪ keypoints+shape at their shipped points":
+            lambda ev: max(prob(plain, features(without_text(ev))), 1.0 if shipped_point(ev) else 0.0),
+        "fused with OCR text near the box (logistic, fitted here)": lambda ev: prob(raw, features(ev)),
         # What the product's fused stage reports: the fusion, plus whatever keypoints or shape report at
         # their own shipped operating points (so nothing the previous default found is lost).
         "fused ∪ keypoints+shape at their shipped points": lambda ev: max(prob(raw, features(ev)), 1.0 if shipped_point(ev) else 0.0),
     }
     print(f"embedder {blob['embedder']}, {blob['shots']}-shot; validation {len(val)} photos, test {len(test)}; "
-          f"median ms per stage {blob['ms_median']}")
+          f"OCR spans for {n_ocr} of {len(rows)}; median ms per stage {blob['ms_median']}")
     print(f"thresholds fitted on validation for ≤ {args.target:.0%} of negatives naming a brand; figures on test:\n")
     print("| stage | top-1 (test) | FP (test) | plain symbols top-1 | threshold | top-1 (val) |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -206,19 +277,25 @@ def cmd_fit(args: argparse.Namespace) -> None:
             print(f"(the shipped model is not evaluated: {exc})")
             model = None
         if model is not None and model.embedder == blob["embedder"]:
-            e = evaluate(test, lambda ev: max(model.probability(features(ev)), 1.0 if shipped_point(ev) else 0.0),
+            e = evaluate(test, lambda ev: max(model.probability(features(ev)),
+                                              1.0 if model.own_points and shipped_point(ev) else 0.0),
                          model.threshold)
             print(f"| fused, shipped model (threshold as shipped) | {e['top1']:.1%} | {e['fp']:.1%} ({e['n_neg']}) "
                   f"| {e['plain_top1']:.1%} ({e['n_plain']}) | {model.threshold:.3f} | – |")
     print("\nfusion weights (raw features):", dict(zip(("bias", *FEATURES), np.round(raw, 4).tolist())))
+    shipped = ("fused ∪ keypoints+shape at their shipped points" if args.own_points
+               else "fused with OCR text near the box (logistic, fitted here)")
     if args.write:
         SHIPPED.parent.mkdir(parents=True, exist_ok=True)
         SHIPPED.write_text(json.dumps({
             "embedder": blob["embedder"], "features": list(FEATURES), "bias": float(raw[0]),
-            "weights": [float(v) for v in raw[1:]], "threshold": float(fitted["fused ∪ keypoints+shape at their shipped points"]),
-            "fitted_on": f"benchmarks/logo_fusion.py fit --shots {blob['shots']}: validation half of the issue-3 "
-                         f"protocol, ≤ {args.target:.0%} of its logo-free photos naming a brand, with what keypoints "
-                         f"and shape report at their own shipped points kept (as the fused stage does)",
+            "weights": [float(v) for v in raw[1:]], "threshold": float(fitted[shipped]),
+            "own_points": args.own_points,
+            "fitted_on": f"benchmarks/logo_fusion.py fit --shots {blob['shots']} --target {args.target}"
+                         f"{' --own-points' if args.own_points else ''}: validation half of the issue-3 protocol, "
+                         f"≤ {args.target:.0%} of its logo-free photos naming a brand"
+                         + (", with what keypoints and shape report at their own shipped points kept"
+                            if args.own_points else ""),
         }, indent=1) + "\n")
         print(f"wrote {SHIPPED}")
 
@@ -230,12 +307,17 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--shots", type=int, default=0)
     c.add_argument("--limit", type=int, default=0)
     c.add_argument("--embedder", default="mobilenet_v2-logo-ft.v1")
+    o = sub.add_parser("collect-ocr")
+    o.add_argument("--limit", type=int, default=0)
+    o.add_argument("--threads", type=int, default=2)
     f = sub.add_parser("fit")
     f.add_argument("--shots", type=int, default=0)
     f.add_argument("--write", action="store_true")
+    f.add_argument("--own-points", action="store_true",
+                   help="ship the threshold fitted with keypoints' and shape's own operating points kept")
     f.add_argument("--target", type=float, default=TARGET_FP, help="false-positive share the thresholds are fitted for")
     args = ap.parse_args(argv)
-    (collect if args.cmd == "collect" else cmd_fit)(args)
+    {"collect": collect, "collect-ocr": collect_ocr, "fit": cmd_fit}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from detector.config import Config
 from detector.errors import DetectorError, ModelError
 from detector.io import ImageSource, LoadedImage, load_image
-from detector.stages import LogoStage, NoLogos, OcrBackend, RulesStage
+from detector.stages import LogoStage, NoLogos, OcrBackend, RulesStage, find_logos
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
 
 if TYPE_CHECKING:
@@ -154,11 +154,13 @@ class Detector:
         image, scale = loaded.image, loaded.scale
 
         t = time.perf_counter()
-        texts = [_rescale_text(s, scale) for s in self.ocr.read(image)]
+        read = self.ocr.read(image)
+        texts = [_rescale_text(s, scale) for s in read]
         timings["ocr"] = _ms(t)
 
         t = time.perf_counter()
-        logos = [_rescale_logo(m, scale) for m in self.logos.find(image)]
+        # A stage that weighs text near a logo (the fused stage) gets the spans in the image's own coordinates.
+        logos = [_rescale_logo(m, scale) for m in find_logos(self.logos, image, read)]
         timings["logos"] = _ms(t)
 
         t = time.perf_counter()

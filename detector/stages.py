@@ -38,7 +38,11 @@ class OcrBackend(Protocol):
 
 @runtime_checkable
 class LogoStage(Protocol):
-    """Finds catalog brands' marks in an RGB image."""
+    """Finds catalog brands' marks in an RGB image.
+
+    A stage that weighs the text read near a mark (the fused stage) also sets ``reads_text = True`` and
+    accepts ``find(image, texts=spans)``, the OCR's spans of the same image; ``find_logos`` calls it so.
+    """
 
     name: str
 
@@ -65,6 +69,13 @@ class RulesStage(Protocol):
     ) -> Verdict:
         """``listing_text``: ``texts`` are the listing's title and description, not text from a photo."""
         ...
+
+
+def find_logos(stage: LogoStage, image: Image.Image, texts: Sequence[TextSpan]) -> list[LogoMatch]:
+    """``stage.find(image)``, handing it the OCR's spans when it weighs text (``reads_text``)."""
+    if getattr(stage, "reads_text", False):
+        return stage.find(image, texts=texts)  # type: ignore[call-arg]
+    return stage.find(image)
 
 
 class NoOcr:

@@ -2,9 +2,10 @@
 
 Keypoints (inlier count), shape (silhouette correlation, its margin over the runner-up brand) and the
 trained CNN (similarity, its margin over the runner-up brand and over the background bank) each propose
-candidates with no threshold; for every brand any of them proposed, a logistic regression fitted on the validation half of the logo
-protocol (``benchmarks/logo_fusion.py fit --write``) turns the six numbers into the probability that
-the brand is in the photo. One threshold on that probability decides what is reported; the box is the
+candidates with no threshold; the OCR's spans near a candidate's box add how strongly they name its brand
+and how clearly they name another (``text_evidence.py``). For every brand any stage proposed, a logistic
+regression fitted on the validation half of the logo protocol (``benchmarks/logo_fusion.py fit --write``)
+turns the eight numbers into the probability that the brand is in the photo. One threshold on that probability decides what is reported; the box is the
 keypoint stage's (located by geometry) when it has one, else the CNN's, else the shape stage's.
 
 The model file (``detector/logos/data/fusion.json``) names the embedder it was fitted with: fusion is
@@ -24,14 +25,16 @@ from typing import TYPE_CHECKING, Protocol
 from detector.errors import ConfigError, CorruptModel
 from detector.logos.candidate import LogoCandidate
 from detector.logos.geometry import clamp_box
-from detector.types import LogoMatch
+from detector.logos.text_evidence import BrandNames
+from detector.types import LogoMatch, TextSpan
 
 if TYPE_CHECKING:
     from PIL import Image
 
 STAGE_VERSION = "v1"
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "fusion.json"
-FEATURES = ("cnn_score", "cnn_margin", "cnn_background_margin", "keypoint_inliers", "shape_score", "shape_margin")
+FEATURES = ("cnn_score", "cnn_margin", "cnn_background_margin", "keypoint_inliers", "shape_score", "shape_margin",
+            "text_brand", "text_other")
 BOX_PREFERENCE = ("keypoints", "cnn", "shape")  # geometry locates best; the CNN's box is a window
 
 
@@ -47,9 +50,11 @@ def features(evidence: Mapping[str, Mapping[str, float | int | None]]) -> list[f
     """The fusion's inputs for one brand in one photo; 0 where a stage proposed nothing for it.
 
     ``evidence`` maps a stage kind ("cnn", "keypoints", "shape") to that stage's numbers for the brand
-    (``score``, ``margin``, ``inliers``, ``background``), as ``LogoCandidate`` carries them.
+    (``score``, ``margin``, ``inliers``, ``background``), as ``LogoCandidate`` carries them, and "text" to
+    ``same``/``other`` from ``BrandNames.evidence``.
     """
     c, k, s = evidence.get("cnn", {}), evidence.get("keypoints", {}), evidence.get("shape", {})
+    t = evidence.get("text", {})
     cs = float(c.get("score") or 0.0)
     return [
         cs,
@@ -58,17 +63,24 @@ def features(evidence: Mapping[str, Mapping[str, float | int | None]]) -> list[f
         math.log1p(float(k.get("inliers") or 0)),
         max(0.0, float(s.get("score") or 0.0)),
         float(s.get("margin") or 0.0),
+        float(t.get("same") or 0.0),
+        float(t.get("other") or 0.0),
     ]
 
 
 @dataclass(frozen=True)
 class FusionModel:
-    """Logistic regression over ``FEATURES`` and the threshold on its probability."""
+    """Logistic regression over ``FEATURES`` and the threshold on its probability.
+
+    ``own_points``: whether the threshold was fitted with what keypoints and shape report at their own
+    operating points kept (``FusedLogos.own_points``); the stage is built the way the threshold was fitted.
+    """
 
     embedder: str
     bias: float
     weights: tuple[float, ...]
     threshold: float
+    own_points: bool = False
 
     def probability(self, x: Sequence[float]) -> float:
         z = self.bias + sum(w * v for w, v in zip(self.weights, x))
@@ -81,7 +93,7 @@ class FusionModel:
             if list(raw["features"]) != list(FEATURES):
                 raise ValueError(f"features {raw['features']} are not {list(FEATURES)}")
             return cls(str(raw["embedder"]), float(raw["bias"]), tuple(float(w) for w in raw["weights"]),
-                       float(raw["threshold"]))
+                       float(raw["threshold"]), bool(raw.get("own_points", False)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CorruptModel(
                 f"fusion model {path} is unreadable ({exc}): reinstall detector or refit it with "
@@ -90,7 +102,14 @@ class FusionModel:
 
 
 class FusedLogos:
-    """Implements ``LogoStage``: the stages of ``stages`` (kind → stage) fused by ``model``."""
+    """Implements ``LogoStage``: the stages of ``stages`` (kind → stage) fused by ``model``.
+
+    ``names`` (the catalog's brand names) lets OCR text near a box count; without it, or when ``find`` is
+    given no texts, the text features are 0.
+    """
+
+    # Detector hands this stage the OCR's spans of the same image (``find(image, texts=...)``).
+    reads_text = True
 
     def __init__(
         self,
@@ -99,6 +118,7 @@ class FusedLogos:
         *,
         threshold: float | None = None,
         own_points: Mapping[str, float] | None = None,
+        names: BrandNames | None = None,
     ):
         unknown = set(stages) - set(BOX_PREFERENCE)
         if unknown:
@@ -109,26 +129,39 @@ class FusedLogos:
         # A brand a stage is sure of on its own (keypoints: inliers, shape: correlation at that stage's shipped
         # operating point) is reported even when the fusion is not: nothing the single stages find is lost.
         self.own_points = dict(own_points or {})
+        self.names = names
         self.name = f"logos.fused.{STAGE_VERSION}({'+'.join(s.name for s in self.stages.values())})"
 
     def load(self) -> None:
         for stage in self.stages.values():
             stage.load()
 
-    def candidates(self, image: Image.Image) -> list[LogoCandidate]:
+    def candidates(self, image: Image.Image, texts: Sequence[TextSpan] = ()) -> list[LogoCandidate]:
         """One candidate per brand any stage proposed; ``score`` is the fused probability."""
-        return [c for c, _ in self._scored(image)]
+        return [c for c, _ in self.decide(self.propose(image), texts)]
 
-    def _scored(self, image: Image.Image) -> list[tuple[LogoCandidate, dict[str, LogoCandidate]]]:
-        """(fused candidate, each stage's candidate for that brand), best first."""
+    def propose(self, image: Image.Image) -> dict[str, dict[str, LogoCandidate]]:
+        """Brand → each stage's candidate for it: the image work, which needs no text."""
         per_brand: dict[str, dict[str, LogoCandidate]] = {}
         for kind, stage in self.stages.items():
             for c in stage.candidates(image):
                 per_brand.setdefault(c.brand, {})[kind] = c
+        return per_brand
+
+    def decide(
+        self, per_brand: Mapping[str, Mapping[str, LogoCandidate]], texts: Sequence[TextSpan] = ()
+    ) -> list[tuple[LogoCandidate, dict[str, LogoCandidate]]]:
+        """(fused candidate, each stage's candidate for that brand), best first."""
+        scored = [self.names.scores(t) for t in texts] if self.names is not None and texts else []
         out: list[tuple[LogoCandidate, dict[str, LogoCandidate]]] = []
         for brand, by_kind in per_brand.items():
-            ev = {k: {"score": c.score, "margin": c.margin, "inliers": c.inliers, "background": c.background}
-                  for k, c in by_kind.items()}
+            ev: dict[str, dict[str, float | int | None]] = {
+                k: {"score": c.score, "margin": c.margin, "inliers": c.inliers, "background": c.background}
+                for k, c in by_kind.items()
+            }
+            if scored and self.names is not None:
+                same, other = self.names.evidence(brand, [c.box for c in by_kind.values()], texts, scored)
+                ev["text"] = {"same": same, "other": other}
             p = self.model.probability(features(ev))
             where = next(by_kind[k] for k in BOX_PREFERENCE if k in by_kind)
             cnn = by_kind.get("cnn")
@@ -138,10 +171,10 @@ class FusedLogos:
                 margin=cnn.margin if cnn else None, background=cnn.background if cnn else None,
                 inliers=kp.inliers if kp else None, matches=kp.matches if kp else None,
             )
-            out.append((fused, by_kind))
+            out.append((fused, dict(by_kind)))
         return sorted(out, key=lambda t: -t[0].score)
 
-    def find(self, image: Image.Image) -> list[LogoMatch]:
+    def find(self, image: Image.Image, texts: Sequence[TextSpan] = ()) -> list[LogoMatch]:
         """Brands whose fused probability clears the threshold (or that a stage is sure of on its own), best
         first, boxes cut to the photo.
 
@@ -149,7 +182,7 @@ class FusedLogos:
         convention of the other stages (the rules ignore logos under ``mismatch.logo_min_score``, 0.5).
         """
         out: list[LogoMatch] = []
-        for c, by_kind in self._scored(image):
+        for c, by_kind in self.decide(self.propose(image), texts):
             if (c.score >= self.threshold or self._sure(by_kind)) and (box := clamp_box(c.box, image.size)) is not None:
                 scaled = 0.5 + 0.5 * max(0.0, c.score - self.threshold) / max(1e-9, 1.0 - self.threshold)
                 out.append(dataclasses.replace(c.to_match(box), score=round(scaled, 4)))

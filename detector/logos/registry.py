@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from detector.stages import LogoStage, NoLogos
-from detector.types import LogoMatch
+from detector.stages import LogoStage, NoLogos, find_logos
+from detector.types import LogoMatch, TextSpan
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -64,8 +64,11 @@ def _fused(cfg: LogosConfig, catalog: Catalog) -> LogoStage:
         "shape": ShapeMatcher.from_catalog(catalog, threshold=cfg.shape_threshold),
         "cnn": LogoMatcher.default(catalog, embedder=model.embedder),
     }
-    # What keypoints or shape report at their own shipped points is kept (see FusedLogos.own_points).
-    return FusedLogos(stages, model, own_points={"keypoints": cfg.keypoints_min_inliers, "shape": cfg.shape_threshold})
+    from detector.logos.text_evidence import BrandNames
+
+    # What keypoints or shape report at their own shipped points is kept when the threshold was fitted so.
+    own = {"keypoints": cfg.keypoints_min_inliers, "shape": cfg.shape_threshold} if model.own_points else None
+    return FusedLogos(stages, model, own_points=own, names=BrandNames.from_catalog(catalog))
 
 
 STAGES: dict[str, Builder] = {
@@ -108,16 +111,17 @@ class AnyLogos:
             raise ValueError("AnyLogos needs at least one logo stage")
         self.stages = tuple(stages)
         self.name = "+".join(s.name for s in self.stages)
+        self.reads_text = any(getattr(s, "reads_text", False) for s in self.stages)
 
     def load(self) -> None:
         """Load every stage now (``Detector.warm_up``)."""
         for stage in self.stages:
             stage.load()
 
-    def find(self, image: Image.Image) -> list[LogoMatch]:
+    def find(self, image: Image.Image, texts: Sequence[TextSpan] = ()) -> list[LogoMatch]:
         best: dict[str, LogoMatch] = {}
         for stage in self.stages:
-            for m in stage.find(image):
+            for m in find_logos(stage, image, texts):
                 if m.brand not in best or m.score > best[m.brand].score:
                     best[m.brand] = m
         return sorted(best.values(), key=lambda m: -m.score)

@@ -11,7 +11,8 @@ from PIL import Image
 from detector.errors import ConfigError, CorruptModel
 from detector.logos.candidate import LogoCandidate
 from detector.logos.fusion import FEATURES, MODEL_FILE, FusedLogos, FusionModel, features
-from detector.types import Box
+from detector.logos.text_evidence import BrandNames
+from detector.types import Box, TextSpan
 
 
 class FakeStage:
@@ -26,14 +27,16 @@ class FakeStage:
 
 
 # Weights that favour CNN similarity and keypoint inliers, like the fitted model does.
-MODEL = FusionModel("fake-embedder", bias=-8.0, weights=(6.0, 4.0, 2.0, 2.0, 1.0, 1.0), threshold=0.5)
+# Text naming the brand near the box counts for it, text clearly naming another counts against it.
+MODEL = FusionModel("fake-embedder", bias=-8.0, weights=(6.0, 4.0, 2.0, 2.0, 1.0, 1.0, 4.0, -6.0), threshold=0.5)
 
 
 def test_features_put_zero_where_a_stage_proposed_nothing() -> None:
     assert features({}) == [0.0] * len(FEATURES)
     f = features({"cnn": {"score": 0.8, "margin": 0.1, "background": 0.3}, "keypoints": {"inliers": 9}})
-    assert f[:3] == pytest.approx([0.8, 0.1, 0.5]) and f[3] == pytest.approx(2.302585, rel=1e-5) and f[4:] == [0, 0]
-    assert features({"shape": {"score": -0.2, "margin": 0.05}})[4:] == [0.0, 0.05]
+    assert f[:3] == pytest.approx([0.8, 0.1, 0.5]) and f[3] == pytest.approx(2.302585, rel=1e-5) and f[4:] == [0, 0, 0, 0]
+    assert features({"shape": {"score": -0.2, "margin": 0.05}})[4:] == [0.0, 0.05, 0.0, 0.0]
+    assert features({"text": {"same": 0.5, "other": 1.0}})[-2:] == [0.5, 1.0]
 
 
 def test_fusion_reports_the_brand_every_stage_agrees_on_with_the_keypoint_box() -> None:
@@ -92,3 +95,22 @@ def test_a_stage_sure_on_its_own_is_reported_and_scores_map_the_threshold_to_one
     p = MODEL.probability(features({"cnn": {"score": 0.99, "margin": 0.9, "background": 0.0}}))
     (m,) = FusedLogos({"cnn": FakeStage("cnn", [sure])}, MODEL).find(image)
     assert m.score == pytest.approx(0.5 + 0.5 * (p - 0.5) / 0.5, abs=1e-4)
+
+
+def test_text_naming_the_brand_near_the_box_tips_a_weak_candidate_and_text_naming_another_sinks_it() -> None:
+    weak = LogoCandidate("Starbucks", "marks/sb.png", Box(20, 20, 80, 80), 0.8, "cnn", margin=0.05, background=0.6)
+    names = BrandNames({"Starbucks": ["Starbucks"], "Nike": ["Nike"], "Costa Coffee": ["Costa Coffee", "Costa"]})
+    stage = FusedLogos({"cnn": FakeStage("cnn", [weak])}, MODEL, names=names)
+    image = Image.new("RGB", (300, 200))
+    assert stage.reads_text and stage.find(image) == []  # the logo alone is not enough
+    partial = TextSpan("STARBUC", 0.3, Box(25, 82, 75, 95))  # under the mark, half read
+    assert [m.brand for m in stage.find(image, texts=[partial])] == ["Starbucks"]
+    far = TextSpan("STARBUCKS", 0.9, Box(250, 180, 299, 199))  # on the other side of the photo
+    assert stage.find(image, texts=[far]) == []
+    sure = LogoCandidate("Starbucks", "marks/sb.png", Box(20, 20, 80, 80), 0.95, "cnn", margin=0.3, background=0.2)
+    strong = FusedLogos({"cnn": FakeStage("cnn", [sure])}, MODEL, names=names)
+    assert [m.brand for m in strong.find(image)] == ["Starbucks"]
+    other = TextSpan("COSTA COFFEE", 0.9, Box(20, 82, 80, 95))
+    assert strong.find(image, texts=[other]) == []
+    # Without the catalog's names the text features stay 0: the same as no text.
+    assert FusedLogos({"cnn": FakeStage("cnn", [weak])}, MODEL).find(image, texts=[partial]) == []

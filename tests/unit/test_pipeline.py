@@ -55,6 +55,29 @@ def test_boxes_are_mapped_back_when_the_image_exceeded_max_side(images):
     assert report.logos[0].box == Box(200, 40, 240, 80)
 
 
+def test_a_logo_stage_that_reads_text_gets_the_spans_in_its_own_coordinates(images):
+    class TextLogos:
+        name, reads_text = "text-logos", True
+
+        def __init__(self) -> None:
+            self.seen: list[list[TextSpan]] = []
+
+        def load(self) -> None:
+            pass
+
+        def find(self, image, texts=()):  # type: ignore[no-untyped-def]
+            self.seen.append(list(texts))
+            return []
+
+    ocr = FakeOcr([TextSpan("NIKE", 0.9, Box(10, 5, 30, 15))])
+    logos = TextLogos()
+    report = _detector(ocr, logos, limits=Limits(max_side=100)).scan_image(images.jpeg((400, 200)))
+    assert logos.seen == [[TextSpan("NIKE", 0.9, Box(10, 5, 30, 15))]]  # the image the stage saw, not the original
+    assert report.texts[0].box == Box(40, 20, 120, 60)
+    plain = FakeLogos()  # a stage without ``reads_text`` is called as before, with the image only
+    assert _detector(ocr, plain).scan_image(images.jpeg()).ok
+
+
 def test_boxes_untouched_when_not_downscaled(images):
     box = Box(3.5, 4.5, 10.25, 12.75)
     report = _detector(FakeOcr([TextSpan("x", 0.5, box)])).scan_image(images.jpeg((50, 40)))
@@ -258,5 +281,6 @@ def test_fused_backend_builds_the_three_stages_with_the_shipped_model(tmp_path, 
     det = Detector(ocr=FakeOcr(), rules=NoRules(), catalog=str(tmp_path / "cat"), config=Config(logos=LogosConfig()))
     assert isinstance(det.logos, FusedLogos) and list(det.logos.stages) == ["keypoints", "shape", "cnn"]
     assert det.logos.threshold == FusionModel.load().threshold
-    assert det.logos.own_points == {"keypoints": 7, "shape": 0.87}
+    assert det.logos.own_points == ({"keypoints": 7, "shape": 0.87} if FusionModel.load().own_points else {})
+    assert det.logos.names is not None and "ring" in det.logos.names.names["Ring"]  # OCR text can count
     assert det.stages["logos"].startswith("logos.fused.v1(logos.keypoints.v1+logos.shape.v1+logos.mobilenet_v2-logo-ft")
