@@ -10,7 +10,12 @@ protocol (``logo_data.split``, seed 0):
 * FP: a logo-free photo (clothing or FlickrLogos crop) whose report names any brand;
 * by source: whether the right brand came from text, a logo, or both.
 
-    python benchmarks/brand_eval.py --ocr-threads 1 [--logos fused]
+    python benchmarks/brand_eval.py --ocr-threads 1 [--logos fused] [--shots 3]
+
+``--shots N`` is the few-shot protocol: the bundled catalog is copied to ``out/brand_eval/catalog-Nshot``
+and the first box of N validation-half photos of each brand is enrolled as a photo mark with
+``detector.enrol_photo.add_photo_mark`` (what ``detector catalog add --photo --box`` does); the test half
+is scanned with that catalog. The copy holds research-only crops: it stays under ``out/`` (ignored by git).
 
 Per-photo results are appended to ``out/brand_eval/results.jsonl``, so an interrupted run resumes.
 Research-only FlickrLogos photos are read from ../shared and never copied.
@@ -41,10 +46,34 @@ def catalog_names() -> dict[str, str]:
     return {fl: by_slug[slug] for fl, slug in data.mapped_brands().items() if slug in by_slug}
 
 
+def few_shot_catalog(shots: int, names: dict[str, str]) -> Path:
+    """The bundled catalog plus ``shots`` validation photos per brand enrolled as photo marks (made once)."""
+    import shutil
+
+    from detector.catalog import default_catalog_path
+    from detector.enrol_photo import add_photo_mark
+
+    target = OUT / f"catalog-{shots}shot"
+    if (target / "done").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(default_catalog_path(), target)
+    val, _ = data.split(data.positives(), 0)
+    taken: dict[str, int] = {}
+    for s in val:
+        if s.brand in names and taken.get(s.brand, 0) < shots:
+            add_photo_mark(target, names[s.brand], s.path, box=tuple(s.boxes[0]))
+            taken[s.brand] = taken.get(s.brand, 0) + 1
+    (target / "done").write_text(json.dumps(taken) + "\n")
+    print(f"few-shot catalog {target}: {sum(taken.values())} photo marks for {len(taken)} brands", file=sys.stderr)
+    return target
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ocr-threads", type=int, default=1)
     ap.add_argument("--limit", type=int, default=0, help="at most this many photos of each kind (quick runs)")
+    ap.add_argument("--shots", type=int, default=0, help="enrol N validation photos per brand first (few-shot)")
     ap.add_argument("--logos", default=None, help="logo stages (default: the shipped config); results kept apart")
     args = ap.parse_args(argv)
     if not data.FLICKR.is_dir():
@@ -60,14 +89,16 @@ def main(argv: list[str] | None = None) -> None:
         # Every k-th photo: the halves are grouped by brand, so a prefix would be a few brands only.
         pos, neg = pos[:: max(1, len(pos) // args.limit)][: args.limit], neg[:: max(1, len(neg) // args.limit)][: args.limit]
     OUT.mkdir(parents=True, exist_ok=True)
-    results_file = OUT / (f"results-{args.logos}.jsonl" if args.logos else "results.jsonl")
+    catalog = few_shot_catalog(args.shots, names) if args.shots else None
+    suffix = "".join(f"-{p}" for p in (args.logos, f"{args.shots}shot" if args.shots else None) if p)
+    results_file = OUT / f"results{suffix}.jsonl"
     done = {}
     if results_file.exists():
         for line in results_file.read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
             done[r["key"]] = r
     logos = LogosConfig(backend=args.logos) if args.logos else LogosConfig()
-    det = Detector(config=Config(ocr=OcrConfig(threads=args.ocr_threads), logos=logos))
+    det = Detector(config=Config(ocr=OcrConfig(threads=args.ocr_threads), logos=logos), catalog=catalog)
     print(f"stages: {det.stages}; {len(pos)} positives, {len(neg)} negatives; {len(done)} already done", file=sys.stderr)
     with results_file.open("a", encoding="utf-8") as fh:
         for i, s in enumerate(pos + neg):
