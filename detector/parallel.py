@@ -199,7 +199,7 @@ class ScanPool:
         try:
             process.start()
         finally:
-            if main:
+            if previous is not None:  # None: a handler Python did not install, which it cannot restore
                 signal.signal(signal.SIGINT, previous)
         child.close()  # the parent keeps only its end: the worker's death then reads as EOF
         return _Worker(process, parent)
@@ -285,30 +285,32 @@ class ScanPool:
 
     def _drain(self, w: _Worker, done: dict[int, ImageReport]) -> bool:
         """Read every message the worker has sent; False once its pipe is closed (it has exited)."""
-        try:
-            while w.conn.poll():
+        while True:
+            try:
+                if not w.conn.poll():
+                    return True
                 kind, *body = w.conn.recv()
-                if kind == "ready":
-                    w.ready = True
-                    self.stages = self.stages or body[0]
-                elif kind == "report":
-                    i, report = body
-                    w.tasks.remove(i)
-                    done[i] = report
-                else:  # "failed": it could not start; "error": a ModelError or a bug on an image
-                    exc, remote_tb = body
-                    if isinstance(exc, DetectorError):
-                        raise exc  # a setup problem: its message says what to do, like the single-process scan
-                    raise exc from _RemoteTraceback(remote_tb)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            return False  # closed, or cut in the middle of a message by the worker's death
-        return True
+            except (EOFError, OSError, pickle.UnpicklingError):
+                return False  # closed, or cut in the middle of a message by the worker's death
+            if kind == "ready":
+                w.ready = True
+                self.stages = self.stages or body[0]
+            elif kind == "report":
+                i, report = body
+                w.tasks.remove(i)
+                done[i] = report
+            else:  # "failed": it could not start; "error": a ModelError or a bug on an image
+                exc, remote_tb = body
+                if isinstance(exc, DetectorError):
+                    raise exc  # a setup problem: its message says what to do, like the single-process scan
+                raise exc from _RemoteTraceback(remote_tb)
 
     def _bury(
         self, w: _Worker, submitted: dict[int, str | Path], done: dict[int, ImageReport], retry: deque[int]
     ) -> None:
         """A worker died: fail the image it was analysing, requeue the rest, start a replacement."""
         w.process.join(1.0)  # its exit code
+        self._drain(w, done)  # what it wrote just before it died is still in the pipe
         self._workers.remove(w)
         w.conn.close()
         self.deaths += 1
@@ -377,8 +379,14 @@ def _worker_main(conn: Connection, factory: Callable[[], Detector], threads: int
             return
         i, path = task
         try:
-            conn.send(("report", i, detector.scan_image(path, name=str(path))))
+            message: tuple[Any, ...] = ("report", i, detector.scan_image(path, name=str(path)))
         except BaseException as exc:  # noqa: BLE001 - ModelError (setup) or a bug: raised in the parent
+            message = ("error", *_portable(exc))
+        try:
+            conn.send(message)
+        except OSError:
+            return  # the parent is gone
+        except Exception as exc:  # noqa: BLE001 - a report pickle cannot carry: a bug, raised in the parent
             conn.send(("error", *_portable(exc)))
 
 

