@@ -80,7 +80,11 @@ def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = sub.add_parser("serve", help="run the HTTP service (POST /v1/listings/check, /healthz, /readyz, /metrics)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
-    p.add_argument("--workers", type=int, default=1, help="processes, each loading its own models (default: 1)")
+    p.add_argument(
+        "--workers", type=int, default=1,
+        help="processes, each loading its own models (~1.5 GB each); on C cores, --workers C with ocr.threads: 1 "
+        "in the config serves the most listings per second (default: 1)",
+    )
     p.add_argument(
         "--audit-db", metavar="PATH", default="detector-audit.db", help="SQLite audit log (default: %(default)s)"
     )
