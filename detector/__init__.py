@@ -15,8 +15,10 @@ from detector.errors import (
     InvalidImage,
     MissingModel,
     ModelError,
+    WorkerError,
 )
 from detector.io import load_image
+from detector.parallel import ScanPool, scan_parallel
 from detector.pipeline import Detector
 from detector.types import (
     Box,
@@ -54,7 +56,10 @@ __all__ = [
     "MissingModel",
     "ModelError",
     "Relation",
+    "ScanPool",
     "Severity",
     "TextSpan",
+    "WorkerError",
     "load_image",
+    "scan_parallel",
 ]

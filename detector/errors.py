@@ -36,3 +36,7 @@ class CorruptModel(ModelError):
 
 class CatalogError(DetectorError):
     """A brand catalog is invalid or inconsistent with its index."""
+
+
+class WorkerError(DetectorError):
+    """A worker process of a parallel scan died while loading its models, or too many died during a scan."""

@@ -51,3 +51,27 @@ def test_scan_examples_prints_one_jsonl_object_per_image():
     assert any("mirror" in t["text"].lower() for t in by_name["replica_gucci.jpg"]["texts"])
     assert (proc.returncode == 1) == any(r["decision"] in ("review", "block") for r in records)
     assert "8 images" in proc.stderr
+
+
+def test_scan_with_two_workers_gives_the_single_process_verdicts_in_order():
+    # Three photos, not eight: each run loads the real models (twice with --workers 2).
+    photos = [str(EXAMPLES / n) for n in ("replica_gucci.jpg", "genuine_nike.jpg", "misspelled_adibas.jpg")]
+
+    def scan(*extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+        proc = subprocess.run([sys.executable, "-m", "detector.cli", "scan", *photos, "--no-progress", *extra],
+                              check=False, capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc, [json.loads(line) for line in proc.stdout.splitlines()]
+
+    one, want = scan("--workers", "1")
+    two, got = scan("--workers", "2")
+    assert "loading models in 2 worker processes" in two.stderr
+    assert two.returncode == one.returncode and two.returncode in (0, 1)
+    assert [r["path"] for r in got] == photos  # the input order
+
+    # The verdicts, not the floats: the workers run torch on 1 thread each, which may move the last digits.
+    def verdict(r: dict) -> tuple:
+        return (r["path"], r["ok"], r["decision"], sorted(f["rule"] for f in r["flags"]),
+                [t["text"] for t in r["texts"]], r["stages"], r["sha256"])
+
+    assert [verdict(r) for r in got] == [verdict(r) for r in want]
