@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--logos", metavar="STAGES", type=_logo_backend,
         help=f"logo stages: none, or {', '.join(LOGO_STAGES)} joined by '+' "
-        "(default: from the config, 'keypoints+shape'; see README Limits)",
+        "(default: from the config, 'fused'; see README Limits)",
     )
     scan.add_argument(
         "--evidence", metavar="DIR", help="write an annotated copy of every flagged image to DIR (<name>-<hash>.evidence.jpg)"
