@@ -99,6 +99,17 @@ def word_accuracy(ocr, n: int, seed: int) -> tuple[float, float, int]:  # type: 
     return correct / n, statistics.median(times), n
 
 
+def wordmark_photos(n: int, seed: int = 0) -> list[tuple[Path, str]]:
+    """``n`` FlickrLogos photos of wordmark brands with the word each shows (what ``main`` samples)."""
+    with (DATA / "flickrlogos27-train" / "annotations.csv").open() as fh:
+        ann = list(csv.DictReader(fh))
+    word_photos = sorted({(a["filename"], a["brand"]) for a in ann if a["brand"] in WORDMARK_BRANDS})
+    return [
+        (DATA / "flickrlogos27-train" / "images" / f, WORDMARK_BRANDS[b])
+        for f, b in random.Random(seed).sample(word_photos, min(n, len(word_photos)))
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=24, help="photos per timing cap (half clothing, half FlickrLogos)")

@@ -91,6 +91,10 @@ class LogosConfig:
     keypoints_min_inliers: int = 7
     shape_threshold: float = 0.87
     embedder: str = "mobilenet_v2-imagenet.v1"
+    # Find logos in a second thread while the OCR reads (the fused stage proposes from the image, then
+    # decides with the OCR's spans). Worth it when the OCR leaves a core idle (``ocr.threads`` below the
+    # core count); BENCHMARKS.md, "Speed", has the measurement.
+    overlap_ocr: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,8 @@ from detector.stages import LogoStage, NoLogos, OcrBackend, RulesStage, find_log
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from detector.catalog import Catalog
 
 log = logging.getLogger(__name__)
@@ -148,20 +151,57 @@ class Detector:
         for path in paths:
             yield self.scan_image(path, name=str(path))
 
+    def _ocr_beside_logos(self, image: Image.Image, timings: dict[str, float]) -> tuple[list[TextSpan], list[LogoMatch]]:
+        """OCR in this thread while the logo stage works on the image in another (``logos.overlap_ocr``).
+
+        A stage that weighs text (``reads_text``) does its image work (``propose``) beside the OCR and
+        decides with the spans afterwards (``find_proposed``); one that does not runs ``find`` whole.
+        """
+        stage = self.logos
+        reads_text = getattr(stage, "reads_text", False)
+        propose = getattr(stage, "propose", None) if reads_text else None
+        if reads_text and propose is None:  # it needs the text before any work: nothing to overlap
+            t = time.perf_counter()
+            read = self.ocr.read(image)
+            timings["ocr"] = _ms(t)
+            t = time.perf_counter()
+            found = find_logos(stage, image, read)
+            timings["logos"] = _ms(t)
+            return read, found
+
+        def image_work() -> tuple[object, float]:
+            t0 = time.perf_counter()
+            return (propose(image) if propose is not None else stage.find(image)), _ms(t0)
+
+        future = _overlap_pool().submit(image_work)
+        t = time.perf_counter()
+        try:
+            read = self.ocr.read(image)
+        finally:
+            timings["ocr"] = _ms(t)
+            proposal, logo_ms = future.result()  # also when OCR failed: no stray work left running
+        t = time.perf_counter()
+        found = stage.find_proposed(proposal, image.size, read) if propose is not None else proposal  # type: ignore[attr-defined]
+        timings["logos"] = logo_ms + _ms(t)
+        return read, found  # type: ignore[return-value]
+
     def _analyse(
         self, loaded: LoadedImage, label: str, listing: Listing | None, timings: dict[str, float]
     ) -> ImageReport:
         image, scale = loaded.image, loaded.scale
 
-        t = time.perf_counter()
-        read = self.ocr.read(image)
+        if self.config.logos.overlap_ocr and not isinstance(self.logos, NoLogos):
+            read, found = self._ocr_beside_logos(image, timings)
+        else:
+            t = time.perf_counter()
+            read = self.ocr.read(image)
+            timings["ocr"] = _ms(t)
+            t = time.perf_counter()
+            # A stage that weighs text near a logo (the fused stage) gets the spans in the image's coordinates.
+            found = find_logos(self.logos, image, read)
+            timings["logos"] = _ms(t)
         texts = [_rescale_text(s, scale) for s in read]
-        timings["ocr"] = _ms(t)
-
-        t = time.perf_counter()
-        # A stage that weighs text near a logo (the fused stage) gets the spans in the image's own coordinates.
-        logos = [_rescale_logo(m, scale) for m in find_logos(self.logos, image, read)]
-        timings["logos"] = _ms(t)
+        logos = [_rescale_logo(m, scale) for m in found]
 
         t = time.perf_counter()
         verdict = self.rules.evaluate(texts, logos, listing)
@@ -181,6 +221,19 @@ class Detector:
             sha256=loaded.sha256,
             size=loaded.original_size,
         )
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _overlap_pool() -> ThreadPoolExecutor:
+    """The threads logo stages run in beside the OCR (made on first use: no import-time threads)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="detector-logos")
+        return _POOL
 
 
 def _ms(start: float) -> float:

@@ -181,9 +181,17 @@ class FusedLogos:
         The reported score is 0.5 at the threshold and rises linearly to 1 with the probability, the
         convention of the other stages (the rules ignore logos under ``mismatch.logo_min_score``, 0.5).
         """
+        return self.find_proposed(self.propose(image), image.size, texts)
+
+    def find_proposed(
+        self, per_brand: Mapping[str, Mapping[str, LogoCandidate]], size: tuple[int, int],
+        texts: Sequence[TextSpan] = (),
+    ) -> list[LogoMatch]:
+        """``find`` from what ``propose`` returned for an image of ``size``: ``Detector`` proposes while the
+        OCR reads, then decides with its spans."""
         out: list[LogoMatch] = []
-        for c, by_kind in self.decide(self.propose(image), texts):
-            if (c.score >= self.threshold or self._sure(by_kind)) and (box := clamp_box(c.box, image.size)) is not None:
+        for c, by_kind in self.decide(per_brand, texts):
+            if (c.score >= self.threshold or self._sure(by_kind)) and (box := clamp_box(c.box, size)) is not None:
                 scaled = 0.5 + 0.5 * max(0.0, c.score - self.threshold) / max(1e-9, 1.0 - self.threshold)
                 out.append(dataclasses.replace(c.to_match(box), score=round(scaled, 4)))
         return sorted(out, key=lambda m: -m.score)

@@ -114,3 +114,11 @@ def test_text_naming_the_brand_near_the_box_tips_a_weak_candidate_and_text_namin
     assert strong.find(image, texts=[other]) == []
     # Without the catalog's names the text features stay 0: the same as no text.
     assert FusedLogos({"cnn": FakeStage("cnn", [weak])}, MODEL).find(image, texts=[partial]) == []
+
+
+def test_find_is_propose_then_find_proposed() -> None:
+    kp = LogoCandidate("Nike", "marks/nike.png", Box(10, 10, 50, 40), 0.7, "kp", inliers=12, matches=20)
+    stage = FusedLogos({"keypoints": FakeStage("kp", [kp])}, MODEL, names=BrandNames({"Nike": ["Nike"]}))
+    image = Image.new("RGB", (120, 80))
+    texts = [TextSpan("NIKE", 0.9, Box(10, 42, 50, 50))]
+    assert stage.find_proposed(stage.propose(image), image.size, texts) == stage.find(image, texts=texts) != []

@@ -78,6 +78,49 @@ def test_a_logo_stage_that_reads_text_gets_the_spans_in_its_own_coordinates(imag
     assert _detector(ocr, plain).scan_image(images.jpeg()).ok
 
 
+def test_overlap_runs_the_logo_image_work_beside_the_ocr_and_decides_with_its_spans(images):
+    import threading
+
+    from detector.config import LogosConfig
+
+    class ProposingLogos:
+        name, reads_text = "proposing", True
+
+        def __init__(self) -> None:
+            self.threads: list[str] = []
+            self.decided: list[list[str]] = []
+
+        def load(self) -> None:
+            pass
+
+        def propose(self, image):  # type: ignore[no-untyped-def]
+            self.threads.append(threading.current_thread().name)
+            return {"Nike": image.size}
+
+        def find_proposed(self, proposal, size, texts):  # type: ignore[no-untyped-def]
+            self.decided.append([t.text for t in texts])
+            return [LogoMatch("Nike", 0.9, Box(0, 0, *size), "m")] if any(t.text == "NIKE" for t in texts) else []
+
+        def find(self, image, texts=()):  # type: ignore[no-untyped-def]
+            return self.find_proposed(self.propose(image), image.size, texts)
+
+    ocr = FakeOcr([TextSpan("NIKE", 0.9, Box(1, 1, 5, 5))])
+    for overlap in (False, True):
+        logos = ProposingLogos()
+        det = Detector(ocr=ocr, logos=logos, rules=NoRules(), config=Config(logos=LogosConfig(overlap_ocr=overlap)))
+        report = det.scan_image(images.jpeg((40, 30)))
+        assert [m.brand for m in report.logos] == ["Nike"] and logos.decided == [["NIKE"]]
+        assert logos.threads[0].startswith("detector-logos") == overlap
+        assert {"ocr", "logos"} <= set(report.timings_ms)
+    plain = FakeLogos([LogoMatch("Puma", 0.8, Box(1, 1, 9, 9), "m")])  # no reads_text: find runs whole beside OCR
+    on = Config(logos=LogosConfig(overlap_ocr=True))
+    report = Detector(ocr=ocr, logos=plain, rules=NoRules(), config=on).scan_image(images.jpeg((40, 30)))
+    assert [m.brand for m in report.logos] == ["Puma"]
+    failing = FakeOcr(raise_on={1: RuntimeError("ocr crashed")})
+    report = Detector(ocr=failing, logos=ProposingLogos(), rules=NoRules(), config=on).scan_image(images.jpeg())
+    assert not report.ok and "ocr crashed" in (report.error or "")
+
+
 def test_boxes_untouched_when_not_downscaled(images):
     box = Box(3.5, 4.5, 10.25, 12.75)
     report = _detector(FakeOcr([TextSpan("x", 0.5, box)])).scan_image(images.jpeg((50, 40)))
