@@ -73,13 +73,14 @@ def logo_backend_error(backend: str) -> str | None:
 class LogosConfig:
     """Whether and how to look for logos (BENCHMARKS.md, "Logo matching, round 2", has the measurements).
 
-    Default ``fused``: keypoints, shape and the trained CNN embedder (models/logo_embedder/) fused into
-    one calibrated probability per brand, its threshold fitted for ≤ 3 % of logo-free photos naming a
-    brand; on real logo photos (FlickrLogos-27, one flat mark per brand) it names the right brand in
-    55 % against 32 % for ``keypoints+shape``, and in 49 % of plain symbols (swoosh, apple, arches,
-    roundels) against 6 %. Its false sightings feed the rules' logo/text mismatch checks: for fewer of
-    them (0.6 %) and less recall, use ``keypoints+shape``. The CNN builds an index of the catalog on
-    first use (~20 s for the bundled one; ``detector catalog index`` does it ahead of time).
+    Default ``fused``: keypoints, shape, the trained CNN embedder (models/logo_embedder/) and the OCR's
+    text near the box fused into one calibrated probability per brand, its threshold fitted for ≤ 1 % of
+    logo-free validation photos naming a brand; on real logo photos (FlickrLogos-27, one flat mark per
+    brand) it names the right brand in 57 % against 32 % for ``keypoints+shape``, and in 52 % of plain
+    symbols (swoosh, apple, arches, roundels) against 6 %. Its false sightings feed the rules' logo/text
+    mismatch checks: for fewer of them (0.6 %) and less recall, use ``keypoints+shape``. The CNN builds an
+    index of the catalog on first use (~20 s for the bundled one; ``detector catalog index`` does it ahead
+    of time).
     ``keypoints_min_inliers`` and ``shape_threshold`` are the operating points of those stages when
     named on their own; ``embedder`` is the one the ``cnn`` stage uses (``fused`` uses the embedder its
     fitted model names).
