@@ -23,7 +23,7 @@ DETECTOR_MODEL = "craft"
 RECOGNITION_MODEL = "english_g2"
 
 # One reader per (backend, weights dir, threads) per process: building one costs ~2 s and ~400 MB.
-_READERS: dict[tuple[str, str, int], Any] = {}
+_READERS: dict[tuple[str, ...], Any] = {}
 _READERS_LOCK = threading.Lock()
 # EasyOCR's Reader is not documented as thread-safe; the HTTP service calls it from a thread pool.
 _READ_LOCK = threading.Lock()
@@ -120,11 +120,15 @@ class EasyOcr:
 
     def _reader(self) -> Any:
         weights_dir = weights_directory()
-        key = (self.name, weights_dir, self.threads)
+        key = self._reader_key(weights_dir)
         with _READERS_LOCK:
             if key not in _READERS:
                 _READERS[key] = self._build_reader(weights_dir)
             return _READERS[key]
+
+    def _reader_key(self, weights_dir: str) -> tuple[str, ...]:
+        """What makes two readers different (readers are shared per process by this key)."""
+        return (self.name, weights_dir, str(self.threads))
 
     def _build_reader(self, weights_dir: str) -> Any:
         return _build_reader(weights_dir, self.threads)

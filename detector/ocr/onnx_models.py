@@ -365,5 +365,8 @@ class EasyOcrOnnx(EasyOcr):
         super().__init__(*args, **kwargs)
         self.cache = cache
 
+    def _reader_key(self, weights_dir: str) -> tuple[str, ...]:
+        return (*super()._reader_key(weights_dir), str(self.cache))
+
     def _build_reader(self, weights_dir: str) -> Any:
         return build_reader(weights_dir, self.threads, QUANTISE, self.cache)
