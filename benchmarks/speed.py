@@ -77,7 +77,7 @@ def readtext_rate(paths: list[Path], threads: int) -> float:
     return len(paths) / (time.perf_counter() - t)
 
 
-def scan_rate(paths: list[Path], threads: int) -> tuple[float, dict[str, float], list]:
+def scan_rate(paths: list[Path], threads: int, overlap: bool | None = None) -> tuple[float, dict[str, float], list]:
     """Images/s of the default ``Detector`` in this process, per-stage median ms, and the reports."""
     import dataclasses
 
@@ -86,6 +86,8 @@ def scan_rate(paths: list[Path], threads: int) -> tuple[float, dict[str, float],
 
     cfg = Config()
     cfg = dataclasses.replace(cfg, ocr=dataclasses.replace(cfg.ocr, threads=threads))
+    if overlap is not None:
+        cfg = dataclasses.replace(cfg, logos=dataclasses.replace(cfg.logos, overlap_ocr=overlap))
     det = Detector(config=cfg)
     det.warm_up()
     det.scan_image(paths[0])
@@ -155,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--photos", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2, help="torch threads for readtext and the one-process scan")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scan-threads", type=int, default=0, help="ocr.threads of the one-process scan (default: --threads)")
+    ap.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=None,
+                    help="force logos.overlap_ocr on or off for the one-process scan (default: the shipped config)")
     ap.add_argument("--parts", default="scan,workers,hook,quality")
     ap.add_argument("--hook-levels", default="1:20,4:20", help="concurrency:requests,...")
     ap.add_argument("--backends", default="easyocr,easyocr-onnx", help="OCR backends for the quality part")
@@ -172,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
             res["readtext_img_s"] = round(readtext_rate(paths, args.threads), 3)
             print(f"readtext alone: {res['readtext_img_s']} img/s", file=sys.stderr)
         if "scan" in parts:
-            rate, stages, reports = scan_rate(paths, args.threads)
+            rate, stages, reports = scan_rate(paths, args.scan_threads or args.threads, args.overlap)
             res["scan_img_s"], res["scan_stage_median_ms"] = round(rate, 3), stages
             res["scan_vs_readtext"] = round(rate / res["readtext_img_s"], 2)
             res["scan_decisions"] = {r.path: r.decision.value for r in reports}

@@ -49,6 +49,11 @@ class OcrConfig:
     # Longest side of the image EasyOCR sees. Measured in BENCHMARKS.md ("OCR"): brand words were
     # read as often at 800 as at 1024 (40 %, vs 35 % at 480) while time grows with the pixel count.
     max_side: int = 800
+    # Longest side the text detector (CRAFT) sees, at most; the words are then read from the image at
+    # max_side. CRAFT is ~95 % of the OCR time and grows with the pixels. Measured on 400 FlickrLogos
+    # wordmark photos (BENCHMARKS.md, "Speed"): brand words read 43.8 % at full size, 43.5 % at 480
+    # (detection 16 % faster there; 640-px photos save more), 41.5 % at 400, 37.8 % at 320. 0: no cap.
+    detect_side: int = 480
     # Spans below this confidence are dropped as noise before the rules see them.
     min_confidence: float = 0.1
     # Intra-op threads of ONNX Runtime (and of torch); 0 means "all cores of this machine".
@@ -234,6 +239,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"limits.{key} must be positive, got {getattr(lim, key)}")
     if ocr.max_side < 64:
         raise ConfigError(f"ocr.max_side must be at least 64 pixels, got {ocr.max_side}")
+    if ocr.detect_side != 0 and ocr.detect_side < 64:
+        raise ConfigError(f"ocr.detect_side must be 0 (no cap) or at least 64 pixels, got {ocr.detect_side}")
     if not 0.0 <= ocr.min_confidence <= 1.0:
         raise ConfigError(f"ocr.min_confidence must be in [0, 1], got {ocr.min_confidence}")
     if not 0.0 <= ocr.reread_below <= 1.0:

@@ -25,6 +25,7 @@ def create_ocr(config: OcrConfig | None = None) -> OcrBackend:
         "min_confidence": config.min_confidence,
         "threads": config.threads,
         "reread_below": config.reread_below,
+        "detect_side": config.detect_side,
     }
     if config.backend == "easyocr":
         from detector.ocr.easyocr import EasyOcr

@@ -44,9 +44,11 @@ class EasyOcr:
     batch_boxes = False
 
     def __init__(
-        self, max_side: int = 800, min_confidence: float = 0.1, threads: int = 0, reread_below: float = 0.7
+        self, max_side: int = 800, min_confidence: float = 0.1, threads: int = 0, reread_below: float = 0.7,
+        detect_side: int = 0,
     ) -> None:
         self.max_side = max_side
+        self.detect_side = detect_side
         self.min_confidence = min_confidence
         self.threads = threads or (os.cpu_count() or 1)
         self.reread_below = reread_below
@@ -61,7 +63,7 @@ class EasyOcr:
         work, factor = _downscale(image, self.max_side)
         reader = self._reader()
         with _READ_LOCK, _quiet():
-            raw = read_photo(reader, np.asarray(work), batch=self.batch_boxes)
+            raw = read_photo(reader, np.asarray(work), batch=self.batch_boxes, detect_side=self.detect_side)
         spans = []
         for points, text, conf in raw:
             text = text.strip()
@@ -144,19 +146,31 @@ MIN_BOX_HEIGHT = 10
 MAX_BATCH = 32
 
 
-def read_photo(reader: Any, rgb: Any, batch: bool = True) -> list[tuple[Any, str, float]]:
+def read_photo(reader: Any, rgb: Any, batch: bool = True, detect_side: int = 0) -> list[tuple[Any, str, float]]:
     """What ``reader.readtext(rgb, detail=1, paragraph=False)`` returns, with less work.
 
     EasyOCR's own detection (CRAFT, run once) and its own recognition and CTC decoding with its
     defaults; boxes too low to hold a letter are dropped before recognition, and with ``batch`` the
     rest are recognised in batches (``recognise_boxes``) where ``readtext`` on a CPU runs them one by one.
+    With ``detect_side``, CRAFT sees the photo at that longest side at most (its cost grows with the
+    pixels; it finds word boxes, not letters) and the boxes, scaled back, are read from the full photo.
     """
     from easyocr.utils import reformat_input
 
     img, grey = reformat_input(rgb)
-    horizontal, free = reader.detect(img, reformat=False)
-    horizontal = [b for b in horizontal[0] if b[3] - b[2] >= MIN_BOX_HEIGHT]
-    free = [b for b in free[0] if _quad_height(b) >= MIN_BOX_HEIGHT]
+    f = detect_side / max(img.shape[:2]) if detect_side and max(img.shape[:2]) > detect_side else 1.0
+    if f < 1.0:
+        import cv2
+
+        small = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
+        horizontal, free = reader.detect(small, reformat=False)
+        horizontal = [[round(b[0] / f), round(b[1] / f), round(b[2] / f), round(b[3] / f)] for b in horizontal[0]]
+        free = [[[x / f, y / f] for x, y in q] for q in free[0]]
+    else:
+        horizontal, free = reader.detect(img, reformat=False)
+        horizontal, free = horizontal[0], free[0]
+    horizontal = [b for b in horizontal if b[3] - b[2] >= MIN_BOX_HEIGHT]
+    free = [b for b in free if _quad_height(b) >= MIN_BOX_HEIGHT]
     return recognise_boxes(reader, grey, horizontal, free, batch)
 
 
