@@ -47,13 +47,14 @@ def free_port() -> int:
 def write_config(
     path: Path,
     *,
-    ocr_backend: str = "easyocr",
+    ocr_backend: str | None = None,
     ocr: dict[str, Any] | None = None,
     sections: dict[str, Any] | None = None,
     **service: Any,
 ) -> Path:
     """A config file for the server (JSON is valid YAML): ``service`` limits, ``ocr`` settings, other sections."""
-    data = {"ocr": {"backend": ocr_backend, **(ocr or {})}, "service": service, **(sections or {})}
+    ocr_section = {**({"backend": ocr_backend} if ocr_backend else {}), **(ocr or {})}  # None: the shipped backend
+    data = {"ocr": ocr_section, "service": service, **(sections or {})}
     path.write_text(json.dumps(data, indent=2))
     return path
 

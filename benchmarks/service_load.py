@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the results as JSON here too")
     parser.add_argument("--ocr-only", action="store_true", help="only time EasyOCR on the photos; no server")
     parser.add_argument("--ocr-threads", type=int, default=0, help="ocr.threads for server and timing (0: all cores)")
-    parser.add_argument("--logos", action="store_true", help="turn the opt-in logo stage on (logos.backend: cnn)")
+    parser.add_argument("--logos", default=None, help="logos.backend for the server (default: the shipped one)")
     args = parser.parse_args(argv)
     if args.ocr_only:
         shots = photos(args.photos, args.side)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     service: dict[str, Any] = {"max_waiting": max(64, 2 * biggest), "time_budget_s": args.timeout}
     if args.in_flight is not None:
         service["max_in_flight"] = args.in_flight
-    sections = {"logos": {"backend": "cnn"}} if args.logos else {}
+    sections = {"logos": {"backend": args.logos}} if args.logos else {}
     config = write_config(work / "config.json", ocr={"threads": args.ocr_threads}, sections=sections, **service)
     server = Server(config=config, audit_db=work / "audit.db")
     results: dict[str, Any] = {
