@@ -3,9 +3,10 @@
 Keypoints (inlier count), shape (silhouette correlation, its margin over the runner-up brand) and the
 trained CNN (similarity, its margin over the runner-up brand and over the background bank) each propose
 candidates with no threshold; the OCR's spans near a candidate's box add how strongly they name its brand
-and how clearly they name another (``text_evidence.py``). For every brand any stage proposed, a logistic
-regression fitted on the validation half of the logo protocol (``benchmarks/logo_fusion.py fit --write``)
-turns the eight numbers into the probability that the brand is in the photo. One threshold on that probability decides what is reported; the box is the
+(``text_evidence.py``; text naming another brand never counts against a logo: that is the logo/text
+mismatch the rules report). For every brand any stage proposed, a logistic regression fitted on the
+validation half of the logo protocol (``benchmarks/logo_fusion.py fit --write``) turns the seven numbers
+into the probability that the brand is in the photo. One threshold on that probability decides what is reported; the box is the
 keypoint stage's (located by geometry) when it has one, else the CNN's, else the shape stage's.
 
 The model file (``detector/logos/data/fusion.json``) names the embedder it was fitted with: fusion is
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 STAGE_VERSION = "v1"
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "fusion.json"
 FEATURES = ("cnn_score", "cnn_margin", "cnn_background_margin", "keypoint_inliers", "shape_score", "shape_margin",
-            "text_brand", "text_other")
+            "text_brand")
 BOX_PREFERENCE = ("keypoints", "cnn", "shape")  # geometry locates best; the CNN's box is a window
 
 
@@ -51,7 +52,7 @@ def features(evidence: Mapping[str, Mapping[str, float | int | None]]) -> list[f
 
     ``evidence`` maps a stage kind ("cnn", "keypoints", "shape") to that stage's numbers for the brand
     (``score``, ``margin``, ``inliers``, ``background``), as ``LogoCandidate`` carries them, and "text" to
-    ``same``/``other`` from ``BrandNames.evidence``.
+    ``same`` from ``BrandNames.evidence``.
     """
     c, k, s = evidence.get("cnn", {}), evidence.get("keypoints", {}), evidence.get("shape", {})
     t = evidence.get("text", {})
@@ -64,7 +65,6 @@ def features(evidence: Mapping[str, Mapping[str, float | int | None]]) -> list[f
         max(0.0, float(s.get("score") or 0.0)),
         float(s.get("margin") or 0.0),
         float(t.get("same") or 0.0),
-        float(t.get("other") or 0.0),
     ]
 
 
@@ -72,15 +72,16 @@ def features(evidence: Mapping[str, Mapping[str, float | int | None]]) -> list[f
 class FusionModel:
     """Logistic regression over ``FEATURES`` and the threshold on its probability.
 
-    ``own_points``: whether the threshold was fitted with what keypoints and shape report at their own
-    operating points kept (``FusedLogos.own_points``); the stage is built the way the threshold was fitted.
+    ``own_points``: the points (keypoints: inliers, shape: correlation) at which what a single stage is
+    sure of is reported even when the fusion is not (``FusedLogos.own_points``), chosen with the threshold
+    on validation; the stage is built the way the threshold was fitted.
     """
 
     embedder: str
     bias: float
     weights: tuple[float, ...]
     threshold: float
-    own_points: bool = False
+    own_points: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def probability(self, x: Sequence[float]) -> float:
         z = self.bias + sum(w * v for w, v in zip(self.weights, x))
@@ -93,7 +94,7 @@ class FusionModel:
             if list(raw["features"]) != list(FEATURES):
                 raise ValueError(f"features {raw['features']} are not {list(FEATURES)}")
             return cls(str(raw["embedder"]), float(raw["bias"]), tuple(float(w) for w in raw["weights"]),
-                       float(raw["threshold"]), bool(raw.get("own_points", False)))
+                       float(raw["threshold"]), {str(k): float(v) for k, v in dict(raw.get("own_points") or {}).items()})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CorruptModel(
                 f"fusion model {path} is unreadable ({exc}): reinstall detector or refit it with "
@@ -160,8 +161,7 @@ class FusedLogos:
                 for k, c in by_kind.items()
             }
             if scored and self.names is not None:
-                same, other = self.names.evidence(brand, [c.box for c in by_kind.values()], texts, scored)
-                ev["text"] = {"same": same, "other": other}
+                ev["text"] = {"same": self.names.evidence(brand, [c.box for c in by_kind.values()], texts, scored)}
             p = self.model.probability(features(ev))
             where = next(by_kind[k] for k in BOX_PREFERENCE if k in by_kind)
             cnn = by_kind.get("cnn")

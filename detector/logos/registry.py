@@ -66,9 +66,8 @@ def _fused(cfg: LogosConfig, catalog: Catalog) -> LogoStage:
     }
     from detector.logos.text_evidence import BrandNames
 
-    # What keypoints or shape report at their own shipped points is kept when the threshold was fitted so.
-    own = {"keypoints": cfg.keypoints_min_inliers, "shape": cfg.shape_threshold} if model.own_points else None
-    return FusedLogos(stages, model, own_points=own, names=BrandNames.from_catalog(catalog))
+    # What keypoints or shape are sure of on their own is kept, at the points fitted with the threshold.
+    return FusedLogos(stages, model, own_points=model.own_points, names=BrandNames.from_catalog(catalog))
 
 
 STAGES: dict[str, Builder] = {

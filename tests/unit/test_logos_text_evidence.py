@@ -40,13 +40,12 @@ def test_near_means_centre_inside_the_grown_box() -> None:
     assert near(span("x"), [box])  # no box: it counts
 
 
-def test_evidence_same_and_other_are_rescaled_from_their_floors() -> None:
+def test_evidence_is_rescaled_from_its_floor_and_ignores_other_brands() -> None:
     box = [Box(0, 0, 100, 100)]
-    assert NAMES.evidence("Starbucks", box, [span("Starbucks", Box(10, 10, 90, 30))]) == (1.0, 0.0)
-    assert NAMES.evidence("Nike", box, [span("Starbucks", Box(10, 10, 90, 30))]) == (0.0, 1.0)
-    assert NAMES.evidence("Nike", box, []) == (0.0, 0.0)
-    same, other = NAMES.evidence("Starbucks", box, [span("STARBU", Box(10, 10, 90, 30))])
-    assert same == pytest.approx(0.5) and other == 0.0
+    assert NAMES.evidence("Starbucks", box, [span("Starbucks", Box(10, 10, 90, 30))]) == 1.0
+    assert NAMES.evidence("Nike", box, [span("Starbucks", Box(10, 10, 90, 30))]) == 0.0  # never against
+    assert NAMES.evidence("Nike", box, []) == 0.0
+    assert NAMES.evidence("Starbucks", box, [span("STARBU", Box(10, 10, 90, 30))]) == pytest.approx(0.5)
 
 
 def test_from_catalog_uses_names_and_aliases() -> None:

@@ -324,6 +324,6 @@ def test_fused_backend_builds_the_three_stages_with_the_shipped_model(tmp_path, 
     det = Detector(ocr=FakeOcr(), rules=NoRules(), catalog=str(tmp_path / "cat"), config=Config(logos=LogosConfig()))
     assert isinstance(det.logos, FusedLogos) and list(det.logos.stages) == ["keypoints", "shape", "cnn"]
     assert det.logos.threshold == FusionModel.load().threshold
-    assert det.logos.own_points == ({"keypoints": 7, "shape": 0.87} if FusionModel.load().own_points else {})
+    assert det.logos.own_points == dict(FusionModel.load().own_points)
     assert det.logos.names is not None and "ring" in det.logos.names.names["Ring"]  # OCR text can count
     assert det.stages["logos"].startswith("logos.fused.v1(logos.keypoints.v1+logos.shape.v1+logos.mobilenet_v2-logo-ft")
