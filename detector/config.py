@@ -87,8 +87,9 @@ class LogosConfig:
     Default ``fused``: keypoints, shape, the trained CNN embedder (models/logo_embedder/) and the OCR's
     text near the box fused into one calibrated probability per brand, its threshold fitted for ≤ 1 % of
     logo-free validation photos naming a brand; on real logo photos (FlickrLogos-27, one flat mark per
-    brand) it names the right brand in 57 % against 32 % for ``keypoints+shape``, and in 52 % of plain
-    symbols (swoosh, apple, arches, roundels) against 6 %. Its false sightings feed the rules' logo/text
+    brand) it names the right brand in 57 % against 32 % for ``keypoints+shape``, and in 50 % of plain
+    symbols (swoosh, apple, arches, roundels) against 6 %. Text near a logo only ever counts for its
+    brand: a swoosh above "PUMA" is reported, for the rules' logo/text mismatch. Its false sightings feed the rules' logo/text
     mismatch checks: for fewer of them (0.6 %) and less recall, use ``keypoints+shape``. The CNN builds an
     index of the catalog on first use (~20 s for the bundled one; ``detector catalog index`` does it ahead
     of time).
