@@ -151,23 +151,22 @@ class Detector:
         for path in paths:
             yield self.scan_image(path, name=str(path))
 
+    def _can_overlap(self) -> bool:
+        """``logos.overlap_ocr`` is on and the stage has image work that needs no text (a stage that reads
+        text without ``propose`` needs the spans before it starts: nothing to overlap)."""
+        stage = self.logos
+        return (self.config.logos.overlap_ocr and not isinstance(stage, NoLogos)
+                and (not getattr(stage, "reads_text", False) or hasattr(stage, "propose")))
+
     def _ocr_beside_logos(self, image: Image.Image, timings: dict[str, float]) -> tuple[list[TextSpan], list[LogoMatch]]:
         """OCR in this thread while the logo stage works on the image in another (``logos.overlap_ocr``).
 
         A stage that weighs text (``reads_text``) does its image work (``propose``) beside the OCR and
         decides with the spans afterwards (``find_proposed``); one that does not runs ``find`` whole.
+        ``_can_overlap`` says which stages can.
         """
         stage = self.logos
-        reads_text = getattr(stage, "reads_text", False)
-        propose = getattr(stage, "propose", None) if reads_text else None
-        if reads_text and propose is None:  # it needs the text before any work: nothing to overlap
-            t = time.perf_counter()
-            read = self.ocr.read(image)
-            timings["ocr"] = _ms(t)
-            t = time.perf_counter()
-            found = find_logos(stage, image, read)
-            timings["logos"] = _ms(t)
-            return read, found
+        propose = getattr(stage, "propose", None) if getattr(stage, "reads_text", False) else None
 
         def image_work() -> tuple[object, float]:
             t0 = time.perf_counter()
@@ -190,7 +189,7 @@ class Detector:
     ) -> ImageReport:
         image, scale = loaded.image, loaded.scale
 
-        if self.config.logos.overlap_ocr and not isinstance(self.logos, NoLogos):
+        if self._can_overlap():
             read, found = self._ocr_beside_logos(image, timings)
         else:
             t = time.perf_counter()

@@ -52,15 +52,6 @@ def readings(span: TextSpan) -> list[str]:
     return [s for s in dict.fromkeys(out) if s]
 
 
-def similarity(reading: str, name: str) -> float:
-    """Normalised similarity of one folded reading to one folded name (1 = equal)."""
-    if len(name) <= SHORT_NAME or len(reading) <= SHORT_NAME:
-        return 1.0 if reading == name else 0.0
-    from rapidfuzz.fuzz import ratio
-
-    return ratio(reading, name) / 100.0
-
-
 def near(span: TextSpan, boxes: Iterable[Box]) -> bool:
     """Whether the span's centre lies in any box grown by ``NEAR_PAD`` (a span with no box is near)."""
     if span.box is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detector.logos.text_evidence import BrandNames, fold, near, readings, similarity
+from detector.logos.text_evidence import BrandNames, fold, near, readings
 from detector.types import Box, TextSpan
 
 NAMES = BrandNames({"Coca-Cola": ["Coca-Cola", "Coke"], "HP": ["HP"], "Starbucks": ["Starbucks"], "Nike": ["Nike"]})
@@ -20,9 +20,10 @@ def test_readings_cover_words_runs_and_alternatives() -> None:
     assert {"coca", "cola", "cocacola", "cocacolazero", "zero", "coke"} <= set(r)
 
 
-def test_similarity_needs_whole_short_names() -> None:
-    assert similarity("hp", "hp") == 1.0 and similarity("hpx", "hp") == 0.0 and similarity("h", "hp") == 0.0
-    assert similarity("starbu", "starbucks") == pytest.approx(0.8)
+def test_short_names_match_whole_and_long_ones_by_ratio() -> None:
+    assert NAMES.scores(span("hp")) == {"HP": 1.0} and "HP" not in NAMES.scores(span("hpx"))
+    assert "HP" not in NAMES.scores(span("h"))
+    assert NAMES.scores(span("starbu")) == {"Starbucks": pytest.approx(0.8)}
 
 
 def test_scores_find_the_brand_in_a_longer_span_and_a_partial_reading() -> None:
