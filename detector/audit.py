@@ -5,6 +5,11 @@ the HTTP response leaves, so an acknowledged decision survives a crash of the pr
 machine. A reviewer's override is a row of its own that points at the decision; neither table
 can be updated or deleted (triggers refuse it), so the original stays readable for an appeal.
 
+Both tables are hash-chained (``detector.audit_chain``: each row holds the previous row's sha256, the
+head is kept beside them), so an edit, deletion or reordering made by hand, triggers dropped, is
+found by ``verify()`` / ``detector audit verify``. The photos of each decision are kept, by default,
+in a content-addressed store beside the database (``detector.audit_blobs``), written before the row.
+
 >>> log = AuditLog(":memory:")
 >>> log.count()
 0
@@ -22,14 +27,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from detector import audit_chain
+from detector.audit_blobs import BlobStore, blob_dir, image_bytes
+from detector.audit_chain import ChainLink, ChainReport
 from detector.errors import DetectorError
 from detector.types import Decision, ListingDecision
 
-__all__ = ["DEFAULT_AUDIT_DB", "AuditError", "AuditLog", "AuditRecord", "Override"]
+__all__ = ["DEFAULT_AUDIT_DB", "AuditError", "AuditLog", "AuditRecord", "ChainReport", "Override"]
 
 #: Where ``detector serve`` and ``detector audit`` keep the log unless told otherwise.
 DEFAULT_AUDIT_DB = "detector-audit.db"
-SCHEMA_VERSION = 1
+# 2: the hash chain (seq, prev_hash, hash columns and the audit_chain head); 1 is upgraded on open.
+SCHEMA_VERSION = 2
 # How long a writer waits for another process's transaction (the CLI overriding while the service
 # writes) before giving up; a commit takes milliseconds, so 10 s means something is stuck.
 BUSY_TIMEOUT_MS = 10_000
@@ -82,6 +91,7 @@ class Override:
     decision: Decision
     reason: str
     reviewer: str | None
+    chain: ChainLink | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +101,7 @@ class Override:
             "decision": self.decision.value,
             "reason": self.reason,
             "reviewer": self.reviewer,
+            "chain": self.chain.to_dict() if self.chain else None,
         }
 
 
@@ -109,6 +120,7 @@ class AuditRecord:
     image_sha256s: list[str | None]
     decision_json: dict[str, Any]
     overrides: tuple[Override, ...] = field(default=())
+    chain: ChainLink | None = None
 
     @property
     def effective_decision(self) -> Decision:
@@ -137,6 +149,7 @@ class AuditRecord:
             "image_sha256s": self.image_sha256s,
             "decision_json": self.decision_json,
             "overrides": [o.to_dict() for o in self.overrides],
+            "chain": self.chain.to_dict() if self.chain else None,
         }
 
 
@@ -145,11 +158,13 @@ class AuditLog:
 
     ``path`` is created (with its schema) when missing; ``":memory:"`` is for tests.
     Several processes may write the same file (``detector serve --workers N``, the CLI).
+    ``photos``: keep the photos passed to ``record`` in ``<path>.blobs/`` (never for ``":memory:"``).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, photos: bool = True) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
+        self.blobs: BlobStore | None = BlobStore(blob_dir(self.path)) if photos and self.path != ":memory:" else None
         try:
             if self.path != ":memory:":
                 Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -176,9 +191,12 @@ class AuditLog:
                     f"audit log {self.path} has schema version {version}; this detector reads up to "
                     f"{SCHEMA_VERSION}: upgrade the detector package"
                 )
-            for statement in _SCHEMA.split(";\n"):
-                if statement.strip():
-                    db.execute(statement)
+            if version < 2:
+                _run(db, _SCHEMA)  # a new file gets schema 1 first: one upgrade path for new and old logs
+                audit_chain.upgrade(db)
+            # Every open: re-creates any trigger or index missing (the upgrade drops two while it fills the chain).
+            _run(db, _SCHEMA)
+            _run(db, audit_chain.SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -211,14 +229,25 @@ class AuditLog:
         *,
         seller_id: str | None = None,
         extra: dict[str, Any] | None = None,
+        images: Sequence[Any] = (),
     ) -> int:
         """Append ``decision`` and commit it durably; returns its audit id.
 
         ``extra`` is merged into the stored decision JSON (the service adds the audit id there itself).
+        ``images`` are the listing's photos (bytes or paths, as given to the hook): with ``photos`` on,
+        they are stored durably before the row commits, so a committed decision has its photos.
         """
         payload = decision.to_dict() | (extra or {})
-        row = (
-            _now(),
+        if self.blobs is not None:
+            try:
+                for image in images:
+                    data = image_bytes(image)
+                    if data is not None:
+                        self.blobs.put(data)
+            except OSError as exc:
+                raise AuditError(f"cannot store the photos beside the audit log in {self.blobs.root}: {exc}") from exc
+        row = [
+            "",  # created_at: set under the write lock, so time order is chain order
             decision.listing_id,
             seller_id,
             decision.decision.value,
@@ -227,15 +256,11 @@ class AuditLog:
             _dumps(dict(decision.versions)),
             _dumps([r.sha256 for r in decision.images]),
             _dumps(payload),
-        )
+        ]
         try:
             with self._transaction() as db:
-                cur = db.execute(
-                    "INSERT INTO decisions (created_at, listing_id, seller_id, decision, risk, flags, versions,"
-                    " image_sha256s, decision_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-                return int(cur.lastrowid or 0)
+                row[0] = _now()
+                return audit_chain.append(db, "decisions", row)[0]
         except sqlite3.Error as exc:
             raise AuditError(f"cannot write to the audit log {self.path}: {exc}") from exc
 
@@ -251,19 +276,16 @@ class AuditLog:
             ) from None
         if not isinstance(reason, str) or not reason.strip():
             raise AuditError("an override needs a reason (--reason '…'): say why the decision was wrong")
-        created = _now()
         try:
             with self._transaction() as db:
                 if db.execute("SELECT 1 FROM decisions WHERE id = ?", (decision_id,)).fetchone() is None:
                     raise AuditError(self._missing(db, decision_id))
-                cur = db.execute(
-                    "INSERT INTO overrides (decision_id, created_at, decision, reason, reviewer) VALUES (?, ?, ?, ?, ?)",
-                    (decision_id, created, new.value, reason.strip(), reviewer),
-                )
-                oid = int(cur.lastrowid or 0)
+                created = _now()
+                values = (decision_id, created, new.value, reason.strip(), reviewer)
+                oid, link = audit_chain.append(db, "overrides", values)
         except sqlite3.Error as exc:
             raise AuditError(f"cannot write to the audit log {self.path}: {exc}") from exc
-        return Override(oid, decision_id, created, new, reason.strip(), reviewer)
+        return Override(oid, decision_id, created, new, reason.strip(), reviewer, link)
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -285,6 +307,29 @@ class AuditLog:
                 f"SELECT {_COLUMNS} FROM decisions {where} ORDER BY id DESC LIMIT ?", (*args, limit)
             ).fetchall()
             return self._with_overrides(db, rows)
+
+    def of_listing(self, listing_id: str) -> list[AuditRecord]:
+        """Every record of ``listing_id``, oldest first; ``AuditError`` when there is none."""
+        with self._reading() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM decisions WHERE listing_id = ? ORDER BY id", (listing_id,))
+            records = self._with_overrides(db, rows.fetchall())
+        if not records:
+            raise AuditError(f"no audit record of listing {listing_id!r} in {self.path}; see `detector audit list`")
+        return records
+
+    def verify(self) -> ChainReport:
+        """Check the hash chain over every row (``detector.audit_chain``); read in one consistent snapshot."""
+        with self._reading() as db:
+            db.execute("BEGIN")  # a deferred read transaction: writers go on (WAL), the snapshot holds still
+            try:
+                return audit_chain.verify(db)
+            finally:
+                db.execute("COMMIT")
+
+    def chain_rows(self, decision_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The rows of ``decision_ids`` and their overrides as stored, chain fields included (for export)."""
+        with self._reading() as db:
+            return audit_chain.stored_rows(db, decision_ids)
 
     def count(self) -> int:
         with self._reading() as db:
@@ -318,11 +363,13 @@ class AuditLog:
         marks = ",".join("?" * len(ids))
         by_decision: dict[int, list[Override]] = {}
         for o in db.execute(
-            f"SELECT id, decision_id, created_at, decision, reason, reviewer FROM overrides"
+            f"SELECT id, decision_id, created_at, decision, reason, reviewer, seq, prev_hash, hash FROM overrides"
             f" WHERE decision_id IN ({marks}) ORDER BY id",
             ids,
         ):
-            by_decision.setdefault(o[1], []).append(Override(o[0], o[1], o[2], Decision(o[3]), o[4], o[5]))
+            by_decision.setdefault(o[1], []).append(
+                Override(o[0], o[1], o[2], Decision(o[3]), o[4], o[5], ChainLink.of(*o[6:9]))
+            )
         return [
             AuditRecord(
                 id=r[0],
@@ -336,6 +383,7 @@ class AuditLog:
                 image_sha256s=json.loads(r[8]),
                 decision_json=json.loads(r[9]),
                 overrides=tuple(by_decision.get(r[0], ())),
+                chain=ChainLink.of(*r[10:13]),
             )
             for r in rows
         ]
@@ -346,7 +394,16 @@ class AuditLog:
         return f"no audit record {decision_id} in {self.path} ({held}); see `detector audit list`"
 
 
-_COLUMNS = "id, created_at, listing_id, seller_id, decision, risk, flags, versions, image_sha256s, decision_json"
+_COLUMNS = (
+    "id, created_at, listing_id, seller_id, decision, risk, flags, versions, image_sha256s, decision_json,"
+    " seq, prev_hash, hash"
+)
+
+
+def _run(db: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
 
 
 def _now() -> str:

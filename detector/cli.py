@@ -13,7 +13,6 @@ import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 EXIT_OK = 0
@@ -88,31 +87,20 @@ def _add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--audit-db", metavar="PATH", default="detector-audit.db", help="SQLite audit log (default: %(default)s)"
     )
+    p.add_argument(
+        "--audit-no-photos", action="store_true",
+        help="keep only the photos' sha256s in the audit log, not their bytes (default: kept in <audit-db>.blobs/ "
+        "for `detector audit export`; also service.audit_photos: false)",
+    )
     p.add_argument("--catalog", metavar="DIR", help="brand catalog directory (default: the bundled demo catalog)")
     p.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, thresholds, service)")
     p.set_defaults(func=cmd_serve)
 
 
 def _add_audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    audit = sub.add_parser("audit", help="read the audit log of served decisions; record reviewer overrides")
-    asub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    db_help = "SQLite audit log (default: %(default)s)"
-    p = asub.add_parser("list", help="newest decisions first, one JSON object per line")
-    p.add_argument("--limit", type=int, default=20, help="how many (default: %(default)s)")
-    p.add_argument("--listing", metavar="ID", help="only this listing's decisions")
-    p.add_argument("--db", metavar="PATH", default="detector-audit.db", help=db_help)
-    p.set_defaults(func=cmd_audit_list)
-    p = asub.add_parser("show", help="one decision in full, with its overrides, as JSON")
-    p.add_argument("id", type=int, metavar="ID")
-    p.add_argument("--db", metavar="PATH", default="detector-audit.db", help=db_help)
-    p.set_defaults(func=cmd_audit_show)
-    p = asub.add_parser("override", help="record a reviewer's decision beside the original (never over it)")
-    p.add_argument("id", type=int, metavar="ID")
-    p.add_argument("--decision", required=True, choices=["allow", "review", "block"])
-    p.add_argument("--reason", required=True, help="why the original decision was wrong")
-    p.add_argument("--reviewer", metavar="NAME", help="who decided (default: the OS user)")
-    p.add_argument("--db", metavar="PATH", default="detector-audit.db", help=db_help)
-    p.set_defaults(func=cmd_audit_override)
+    from detector.cli_audit import add_audit_parser  # the audit commands live in their own module
+
+    add_audit_parser(sub)
 
 
 def _add_catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -351,49 +339,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         audit_path=args.audit_db,
         catalog=args.catalog,
         config_path=args.config,
+        audit_photos=not args.audit_no_photos,
         log_level="debug" if args.verbose > 1 else "info",
     )
-    return EXIT_OK
-
-
-def _open_audit(path: str, *, must_exist: bool = True):  # type: ignore[no-untyped-def]
-    from detector.audit import AuditError, AuditLog
-
-    if must_exist and not Path(path).is_file():
-        raise AuditError(f"no audit log at {path}: pass --db PATH (the file `detector serve --audit-db` writes)")
-    return AuditLog(path)
-
-
-def cmd_audit_list(args: argparse.Namespace) -> int:
-    import json
-
-    with _open_audit(args.db) as audit:
-        for record in audit.latest(args.limit, listing_id=args.listing):
-            print(json.dumps(record.summary(), ensure_ascii=False))
-    return EXIT_OK
-
-
-def cmd_audit_show(args: argparse.Namespace) -> int:
-    import json
-
-    with _open_audit(args.db) as audit:
-        print(json.dumps(audit.get(args.id).to_dict(), ensure_ascii=False, indent=2))
-    return EXIT_OK
-
-
-def cmd_audit_override(args: argparse.Namespace) -> int:
-    import getpass
-    import json
-
-    reviewer = args.reviewer
-    if reviewer is None:
-        try:
-            reviewer = getpass.getuser()
-        except Exception:  # noqa: BLE001 - no user name in this environment; the override is still valid
-            reviewer = None
-    with _open_audit(args.db) as audit:
-        override = audit.override(args.id, args.decision, args.reason, reviewer)
-    print(json.dumps(override.to_dict(), ensure_ascii=False))
     return EXIT_OK
 
 

@@ -157,6 +157,9 @@ class ServiceConfig:
     # Bytes of request bodies held at once, being read or admitted: the memory bound above, spent per byte
     # received (a client dribbling 300 bytes holds 300 bytes). Default (1 + 16) × 32 MiB = 544 MiB.
     max_body_buffer_bytes: int = 17 * 32 * 1024 * 1024
+    # Keep each listing's photos beside the audit log (``<audit db>.blobs/``, once per distinct photo) so
+    # ``detector audit export`` can bundle them as evidence; off, the log keeps only their sha256s.
+    audit_photos: bool = True
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,7 @@ def create_app(
     ``config`` supplies the service limits (``config.service``); it defaults to the detector's config.
     """
     config = config or (detector.config if detector is not None else Config())
-    audit = AuditLog(audit_path)
+    audit = AuditLog(audit_path, photos=config.service.audit_photos)
     state = ServiceState(detector, config, audit, lambda: Detector(config=config, catalog=catalog))
 
     @asynccontextmanager
@@ -442,7 +442,7 @@ def _work(
         return budget_exceeded(svc, deadline - svc.time_budget_s)
     t = time.monotonic()
     try:
-        audit_id = state.audit.record(decision, seller_id=listing.seller_id)
+        audit_id = state.audit.record(decision, seller_id=listing.seller_id, images=listing.images)
     except AuditError as exc:
         log.error("audit write failed: %s", exc)
         # No record, no answer: a decision that cannot be audited is not returned.

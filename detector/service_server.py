@@ -159,6 +159,7 @@ def serve(
     catalog: str | Path | None = None,
     config_path: str | Path | None = None,
     log_level: str = "info",
+    audit_photos: bool = True,
 ) -> None:
     """Run the service with uvicorn until interrupted (``detector serve``). Bad settings raise before binding."""
     import sys
@@ -172,7 +173,7 @@ def serve(
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be in 0..65535, got {port}")
-    config = Config.from_file(config_path) if config_path else Config()
+    config = _photos_off(Config.from_file(config_path) if config_path else Config(), audit_photos)
     AuditLog(audit_path).close()  # an unwritable path fails here, not on the first decision
     svc = config.service
     print(
@@ -192,6 +193,7 @@ def serve(
             "audit_path": str(audit_path),
             "catalog": None if catalog is None else str(catalog),
             "config_path": None if config_path is None else str(config_path),
+            "audit_photos": audit_photos,
         }
     )
     uvicorn.run("detector.service_server:app_from_env", factory=True, workers=workers, **options)
@@ -203,4 +205,14 @@ def app_from_env() -> Any:
 
     settings = json.loads(os.environ[_ENV])
     config = Config.from_file(settings["config_path"]) if settings["config_path"] else Config()
+    config = _photos_off(config, settings.get("audit_photos", True))
     return create_app(config=config, audit_path=settings["audit_path"], catalog=settings["catalog"])
+
+
+def _photos_off(config: Config, audit_photos: bool) -> Config:
+    """``config`` with ``service.audit_photos`` off when ``--audit-no-photos`` says so (the flag only turns it off)."""
+    import dataclasses
+
+    if audit_photos:
+        return config
+    return dataclasses.replace(config, service=dataclasses.replace(config.service, audit_photos=False))

@@ -275,7 +275,7 @@ def test_cli_rejects_an_unknown_decision(db: Path, capsys: pytest.CaptureFixture
     assert "invalid choice: 'approve'" in capsys.readouterr().err
 
 
-# -- tampering by hand (issue 16 records the gap; issue 14 closes it) -------------------------------
+# -- tampering by hand (issue 16 recorded the gap; issue 14's hash chain closes it) ---------------------
 
 
 def _tamper(db: Path, how: str) -> None:
@@ -291,20 +291,14 @@ def _tamper(db: Path, how: str) -> None:
     con.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: the audit log has no hash chain yet, so an edit or a deletion made with the sqlite3 shell "
-    "(trigger dropped and re-created) goes unnoticed; `detector audit verify` and the chain are issue 14's. "
-    "When they land this test passes: remove this marker.",
-)
 @pytest.mark.parametrize("how", ["edit", "delete"])
 def test_tampering_by_hand_is_detected(db: Path, capsys: pytest.CaptureFixture[str], how: str) -> None:
     with AuditLog(db) as log:
         for i in range(3):
             log.record(decision(f"L-{i}"), seller_id="s-1")
     _tamper(db, how)
-    # What the log says today, after the edit: the edited row as if it were the original, or "not found",
-    # with no warning (this much passes now) ...
+    # What reading the log says after the edit: the edited row as if it were the original, or "not found",
+    # with no warning (reads do not walk the chain) ...
     with AuditLog(db) as log:
         if how == "edit":
             assert log.get(2).decision is Decision.ALLOW
@@ -313,7 +307,7 @@ def test_tampering_by_hand_is_detected(db: Path, capsys: pytest.CaptureFixture[s
                 log.get(2)
     assert main(["audit", "list", "--db", str(db)]) == EXIT_OK
     assert "warn" not in capsys.readouterr().err.lower()
-    # ... and what issue 14 asks for: `audit verify` exits 1 and names the first bad row.
+    # ... and what the hash chain adds: `audit verify` exits 1 and names the first bad row.
     code = main(["audit", "verify", "--db", str(db)])
     out, err = capsys.readouterr()
     assert code == 1
