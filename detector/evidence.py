@@ -86,8 +86,9 @@ def write_evidence(source: str | Path, report: ImageReport, out_dir: str | Path)
     return target
 
 
-def evidence_image(source: str | Path, report: ImageReport) -> Image.Image:
-    """The photo at ``source`` loaded as the detector loads it (EXIF orientation, size limits) and annotated."""
+def evidence_image(source: str | Path | bytes, report: ImageReport) -> Image.Image:
+    """The photo at ``source`` (a path or its bytes) loaded as the detector loads it (EXIF orientation, size
+    limits) and annotated."""
     from detector.io import load_image
 
     loaded = load_image(source)
