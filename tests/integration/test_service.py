@@ -28,6 +28,7 @@ from conftest import BLUE, GREEN, RED, WHITE, FakeOcr, ImageFactory
 from PIL import Image
 
 from detector.audit import AuditLog
+from detector.audit_blobs import BlobStore, blob_dir
 from detector.config import Config, Limits, LogosConfig, ServiceConfig
 from detector.errors import MissingModel
 from detector.pipeline import Detector
@@ -320,6 +321,31 @@ def test_decisions_come_back_and_each_200_is_in_the_audit_log(decisions_server: 
             assert record.image_sha256s == [hashlib.sha256(d).hexdigest() for d in sent]
             assert record.flags == body["flags"]
             assert record.decision_json == {k: v for k, v in body.items() if k != "audit_id"}
+            # The photos themselves are kept beside the log (service.audit_photos, on by default) for export.
+            store = BlobStore(blob_dir(audit.path))
+            assert [store.get(hashlib.sha256(d).hexdigest()) for d in sent] == sent
+
+
+def test_with_audit_photos_off_the_log_keeps_only_the_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = serve(tmp_path, colour_ocr(), audit_photos=False)
+    try:
+        with server.client() as client:
+            r = client.post(CHECK_PATH, files=check_files(GOOD, [("a.jpg", jpeg())]))
+        assert r.status_code == 200, r.text
+        assert server.state.audit.get(r.json()["audit_id"]).image_sha256s == [hashlib.sha256(jpeg()).hexdigest()]
+        assert not blob_dir(server.state.audit.path).exists()
+    finally:
+        server.stop()
+    # `detector serve --workers N --audit-no-photos`: each worker's app is built from the environment.
+    from detector.service_server import _ENV, app_from_env
+
+    settings = {"audit_path": str(tmp_path / "w.db"), "catalog": None, "config_path": None, "audit_photos": False}
+    monkeypatch.setenv(_ENV, json.dumps(settings))
+    audit = app_from_env().state.service.audit
+    try:
+        assert audit.blobs is None
+    finally:
+        audit.close()
 
 
 def test_metrics_count_decisions_and_stage_latencies(decisions_server: LiveServer) -> None:
