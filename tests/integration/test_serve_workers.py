@@ -95,3 +95,7 @@ def test_two_workers_answer_and_share_the_audit_log(tmp_path: Path) -> None:
     with AuditLog(audit_db) as audit:
         assert audit.count() == 16
         assert {audit.get(a["audit_id"]).listing_id for a in answers} == {f"L{i}" for i in range(16)}
+        # Both processes appended to one hash chain (each under the write lock), without a fork.
+        report = audit.verify()
+        assert report.ok and report.head_seq == 16, report.problem
+        assert audit.blobs is not None and len(list(audit.blobs.root.rglob("*.bin"))) == 1  # one photo, stored once
