@@ -160,6 +160,35 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class LinkConfig:
+    """How ``detector link`` and the official-photo check decide that two photos are the same picture.
+
+    A pair is linked when its perceptual hashes are within ``phash_max_distance`` bits (near-exact copies:
+    re-encoded, resized, mirrored), or its CNN descriptors' cosine is at least ``cnn_sure``, or the cosine
+    is at least ``cnn_candidate`` and ``keypoint_min_inliers`` SIFT matches fit one affine model (crops,
+    borders, overlays). The four numbers were chosen on the tuning half of the clothing-copies benchmark
+    (BENCHMARKS.md, "Linking"; the other half is the reported result).
+    """
+
+    embedder: str = "mobilenet_v2-imagenet.v1"
+    # Bits of 64. Different photos of one kind of product came no closer than 8 on the tuning half;
+    # re-encoding, resizing and mirroring stay within 4.
+    phash_max_distance: int = 4
+    # Above the closest pair of different photos of the tuning half (0.94): linked without a keypoint check.
+    cnn_sure: float = 0.96
+    # Below it a pair is never linked by the CNN; watermarked copies go down to ~0.66.
+    cnn_candidate: float = 0.6
+    keypoint_min_inliers: int = 20
+    # Nearest neighbours of each photo (and of its mirror image) considered as candidates.
+    neighbours: int = 10
+    # Longest side of the photo SIFT sees, and how many keypoints it keeps.
+    keypoint_side: int = 512
+    keypoint_features: int = 500
+    # Photos described per CNN batch (memory: ~4 MB of activations per photo at 224 px).
+    batch: int = 32
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything tunable about a ``Detector``; ``Config()`` is the shipped default."""
 
@@ -168,6 +197,7 @@ class Config:
     logos: LogosConfig = field(default_factory=LogosConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -258,6 +288,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             f"thresholds must satisfy 0 <= review <= block <= 1, got review={th.review}, block={th.block}"
         )
+    _validate_link(cfg.link)
     svc = cfg.service
     for key in ("max_images", "max_image_bytes", "max_request_bytes", "max_listing_bytes", "max_in_flight",
                 "max_connections", "max_body_buffer_bytes"):
@@ -269,3 +300,17 @@ def _validate(cfg: Config) -> None:
         value = getattr(svc, key)
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"service.{key} must be a positive number of seconds, got {value}")
+
+
+def _validate_link(link: LinkConfig) -> None:
+    if not 0 <= link.phash_max_distance <= 64:
+        raise ConfigError(f"link.phash_max_distance must be 0..64 bits, got {link.phash_max_distance}")
+    if not -1.0 <= link.cnn_candidate <= link.cnn_sure <= 1.0:
+        raise ConfigError(f"link thresholds must satisfy -1 <= cnn_candidate <= cnn_sure <= 1, got "
+                          f"cnn_candidate={link.cnn_candidate}, cnn_sure={link.cnn_sure}")
+    if link.keypoint_min_inliers < 3:
+        raise ConfigError(f"link.keypoint_min_inliers must be at least 3 (an affine model needs 3 points), "
+                          f"got {link.keypoint_min_inliers}")
+    for key in ("neighbours", "keypoint_side", "keypoint_features", "batch"):
+        if getattr(link, key) <= 0:
+            raise ConfigError(f"link.{key} must be positive, got {getattr(link, key)}")
