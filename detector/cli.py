@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--rules", metavar="FILE", help="rules YAML merged over the shipped defaults")
     check.set_defaults(func=cmd_check_text)
 
+    from detector.cli_link import add_parser as add_link_parser  # its command lives in its own module
+
+    add_link_parser(sub)
     _add_catalog_parser(sub)
     _add_serve_parser(sub)
     _add_audit_parser(sub)
