@@ -134,13 +134,23 @@ class LinkIndex:
         old = _manifest_files(folder)
         files: dict[str, dict[str, str]] = {}
         for role, data in ((PHOTOS, json.dumps(photos, ensure_ascii=False).encode("utf-8")),
-                           (VECTORS, faiss.serialize_index(self.vectors).tobytes()),
-                           (HASHES, _npy(self.hashes))):
-            digest = hashlib.sha256(data).hexdigest()
+                           (HASHES, _npy(self.hashes)), (VECTORS, None)):
             stem, ext = role.split(".")
-            name = f"{stem}.{digest[:12]}.{ext}"
-            if not (folder / name).is_file():
-                atomic_write(folder / name, data)
+            fd, tmp = tempfile.mkstemp(prefix=f".{role}.", suffix=".partial", dir=folder)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    if data is not None:
+                        fh.write(data)
+                if data is None:
+                    # FAISS writes the vectors to the file itself: no second in-memory copy of 4 × dim × n bytes.
+                    faiss.write_index(self.vectors, tmp)
+                digest = _file_sha256(Path(tmp))
+                name = f"{stem}.{digest[:12]}.{ext}"
+                _fsync(tmp)
+                os.replace(tmp, folder / name)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
             files[role] = {"file": name, "sha256": digest}
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -175,24 +185,24 @@ class LinkIndex:
                 raise LinkIndexError(
                     f"the link index in {folder} was built with {key} {manifest.get(key)!r}, this run uses "
                     f"{provenance[key]!r}: its vectors cannot be compared; {hint} (or use another --index)")
-        blobs = {}
+        paths: dict[str, Path] = {}
         files = manifest.get("files")
         for role, entry in (files.items() if isinstance(files, dict) else ()):
             path = folder / str(entry.get("file", ""))
             try:
-                data = path.read_bytes()
+                digest = _file_sha256(path)
             except OSError as exc:
                 raise LinkIndexError(f"cannot read {path}: {exc.strerror or exc}; {hint}") from None
-            if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            if digest != entry.get("sha256"):
                 raise LinkIndexError(f"{path} does not match its sha256 in {folder / MANIFEST}: {hint}")
-            blobs[role] = data
-        if set(blobs) != {PHOTOS, VECTORS, HASHES}:
+            paths[role] = path
+        if set(paths) != {PHOTOS, VECTORS, HASHES}:
             raise LinkIndexError(f"{folder / MANIFEST} does not list {PHOTOS}, {VECTORS} and {HASHES}: {hint}")
         index = cls(provenance, settings)
-        raw = json.loads(blobs[PHOTOS].decode("utf-8"))
+        raw = json.loads(paths[PHOTOS].read_text(encoding="utf-8"))
         photos = [Photo(*row) for row in raw["photos"]]
-        index.vectors = faiss.deserialize_index(np.frombuffer(blobs[VECTORS], np.uint8))
-        index.hashes = np.load(_io(blobs[HASHES]), allow_pickle=False)
+        index.vectors = faiss.read_index(str(paths[VECTORS]))
+        index.hashes = np.load(paths[HASHES], allow_pickle=False)
         if not (len(photos) == index.vectors.ntotal == len(index.hashes) == manifest.get("photos")):
             raise LinkIndexError(f"the files of the link index in {folder} disagree on the photo count: {hint}")
         index.photos = photos
@@ -212,6 +222,22 @@ def _manifest_files(folder: Path) -> set[str]:
         return {str(f["file"]) for f in files.values()}
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return set()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _io(data: bytes) -> Any:
