@@ -46,6 +46,12 @@ def _one_thread() -> None:
     faiss.omp_set_num_threads(1)
 
 
+def hash_key(key: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -211,11 +217,16 @@ def cmd_timing(args: argparse.Namespace) -> None:
     _one_thread()
     items = sources()
     edits = list(EDITS)
+    if args.photos < 9 * len(items):  # an even spread of sources, each with all its copies
+        step = 9 * len(items) / args.photos
+        items = [items[int(i * step)] for i in range(int(len(items) / step))]
     photos = _photos(items, edits)
     # Beyond 801 × 9, a second crop / colour / watermark of each photo (other seeds) reaches ~10k.
     extra = make_copies(items, CACHE / "round2", ["crop", "colour", "watermark"]) if args.photos > len(photos) else {}
     photos += [(f"r2/{k}", k.split("/", 1)[1], p) for k, p in sorted(extra.items())]
     photos = photos[: args.photos]
+    # Interleaved (every source's versions apart), as a marketplace's photos arrive.
+    photos.sort(key=lambda t: (hash_key(t[0])))
     rows = [PhotoRow(i + 2, f"L{i}", f"s{i}", str(p), p, {}) for i, (_, _, p) in enumerate(photos)]
     index = linker.open_index(None)
     curve = []

@@ -76,8 +76,9 @@ def cmd_link(args: argparse.Namespace) -> int:
 
         _atomic_text(Path(args.graphml), graphml(clusters))
     sellers = sum(len(c.sellers) for c in clusters)
+    dropped = f"; {linker.dropped_official} photo links through official photos left out" if official else ""
     print(f"detector link: {len(rows)} rows, {described} photos described, {len(index)} in the index; "
-          f"{len(found)} new photo links; {len(clusters)} clusters of {sellers} sellers", file=sys.stderr)
+          f"{len(found)} new photo links{dropped}; {len(clusters)} clusters of {sellers} sellers", file=sys.stderr)
     return EXIT_FLAGGED if clusters else EXIT_OK
 
 

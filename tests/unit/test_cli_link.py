@@ -102,3 +102,17 @@ def test_index_makes_the_second_run_describe_nothing(tiny, shop, capsys) -> None
     assert code == EXIT_FLAGGED and second == first
     assert "0 photos described, 4 in the index" in err
     assert sum(e.calls for e in tiny) == 8  # 4 photos + mirrors, the first time only
+
+
+def test_catalog_official_photos_do_not_link_sellers(tiny, shop, capsys) -> None:
+    cat = shop / "cat"
+    (cat / "official").mkdir(parents=True)
+    photo(1).save(cat / "official" / "a.png")  # s1 and s2 both post the brand's own picture
+    (cat / "catalog.yaml").write_text(yaml.safe_dump(
+        {"version": 1, "brands": [{"name": "Acme", "official_photos": ["official/a.png"]}]}))
+    pair = write_manifest(shop, [("L1", "s1", "p/a.jpg"), ("L2", "s2", "p/a2.jpg")])
+    code, records, _ = link(capsys, shop, str(pair))
+    assert code == EXIT_FLAGGED and records[0]["sellers"] == ["s1", "s2"]
+    code, records, err = link(capsys, shop, str(pair), "--catalog", str(cat))
+    assert (code, records) == (EXIT_OK, [])
+    assert "1 photo links through official photos left out" in err
