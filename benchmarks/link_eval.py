@@ -245,8 +245,38 @@ def cmd_timing(args: argparse.Namespace) -> None:
     out = {"photos": len(index), "total_wall_s": round(time.perf_counter() - t_all, 1),
            "total_cpu_s": round(time.process_time() - c_all, 1), "clusters": len(clusters),
            "cluster_s": round(time.perf_counter() - t0, 2), "curve": curve, "peak_rss_mb": round(_rss_mb()),
-           "index_vectors_mb": round(index.vectors.ntotal * index.vectors.d * 4 / 2**20, 1)}
+           "index_vectors_mb": round(index.vectors.nbytes / 2**20, 1)}
     print(json.dumps(out, indent=1))
+
+
+def cmd_probe(args: argparse.Namespace) -> None:
+    """What the index costs at --photos photos: RSS of that many 1280-d vectors in FAISS (plus hashes), and
+    the time to search one chunk of queries (straight + mirrored) against them: the only part of linking
+    that grows faster than the photo count."""
+    import faiss
+    import numpy as np
+
+    from detector.link.linker import CHUNK
+
+    faiss.omp_set_num_threads(1)
+    before = _rss_mb()
+    rng = np.random.default_rng(0)
+    index = faiss.IndexFlatIP(args.dim)
+    for start in range(0, args.photos, 10000):  # added in blocks: no second full copy in memory
+        block = rng.standard_normal((min(10000, args.photos - start), args.dim), dtype=np.float32)
+        index.add(block / np.linalg.norm(block, axis=1, keepdims=True))
+    hashes = rng.integers(0, 256, (args.photos, 8), dtype=np.uint8)
+    added = _rss_mb() - before
+    queries = rng.standard_normal((2 * CHUNK, args.dim), dtype=np.float32)
+    t0, c0 = time.perf_counter(), time.process_time()
+    index.search(queries, 11)
+    binary = faiss.IndexBinaryFlat(64)
+    binary.add(hashes)
+    binary.search(hashes[: 2 * CHUNK], 11)
+    print(json.dumps({"photos": args.photos, "dim": args.dim, "vectors_rss_mb": round(added),
+                      "chunk_search_wall_s": round(time.perf_counter() - t0, 2),
+                      "chunk_search_cpu_s": round(time.process_time() - c0, 2), "chunk": CHUNK,
+                      "peak_rss_mb": round(_rss_mb())}))
 
 
 def main() -> None:
@@ -261,6 +291,10 @@ def main() -> None:
     t.add_argument("--photos", type=int, default=10000)
     t.add_argument("--step", type=int, default=2500)
     t.set_defaults(func=cmd_timing)
+    p = sub.add_parser("probe")
+    p.add_argument("--photos", type=int, default=100000)
+    p.add_argument("--dim", type=int, default=1280)
+    p.set_defaults(func=cmd_probe)
     args = parser.parse_args()
     args.func(args)
 

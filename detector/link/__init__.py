@@ -10,7 +10,7 @@
 | ``manifest`` | the CSV: rows, columns, errors by row |
 | ``describe`` | a photo's fingerprints: pHash and the CNN descriptor, each also of the mirror image |
 | ``verify`` | the keypoint check of a borderline pair (the logo stage's SIFT + RANSAC engine) |
-| ``index`` | the saved index: photos, FAISS vectors, hashes, decided links |
+| ``index`` | the saved index: photos, float16 vectors (searched by FAISS), hashes, decided links |
 | ``pairs`` | candidate pairs and the rule that decides one |
 | ``clusters`` | union-find over sellers, the JSONL records, GraphML |
 | ``linker`` | ``Linker`` and ``link_manifest``: all of it in chunks |

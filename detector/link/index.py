@@ -3,7 +3,8 @@
 Tomorrow's manifest is linked against today's photos without describing them again. On disk (``--index DIR``)::
 
     photos.json    one entry per photo (listing, seller, image, file, sha256, environment) + decided links
-    vectors.faiss  FAISS IndexFlatIP of the CNN descriptors (float32, exact inner product)
+    vectors.npy    (n, dim) float16 CNN descriptors, searched exactly by FAISS (``faiss.knn``, inner product)
+                   in float32 blocks
     hashes.npy     (n, 8) uint8 perceptual hashes
     link.json      manifest: embedder name + weights sha256, dimension, the link settings, counts, and the
                    sha256 of the three files above; written last
@@ -12,8 +13,10 @@ The three payload files are written under new names carrying their content hash 
 …) through a temporary file and a rename; then the manifest, naming them, replaces the old one; only then
 are the previous payload files deleted. An interrupted save leaves the previous index whole and loadable.
 
-Memory: 4 bytes × dim per photo for the vectors (1280-d: 512 MB at 100k photos), 8 bytes of hash, and the
-photo entries (~0.5 KB each).
+Memory: 2 bytes × dim per photo for the vectors (float16; 1280-d: 256 MB at 100k photos, half of what a
+float32 FAISS index holds, and a float32 copy of one 16k-row block at a time while searching), 8 bytes of
+hash, and the photo entries (~0.5 KB each). float16 moves a cosine by ~1e-3, a tenth of the steps the
+thresholds were chosen in.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from detector.errors import DetectorError
 FORMAT_VERSION = 1
 MANIFEST = "link.json"
 PHOTOS = "photos.json"
-VECTORS = "vectors.faiss"
+VECTORS = "vectors.npy"
+# Stored rows searched per FAISS call: a 16k × 1280 float32 block is 80 MB.
+SEARCH_BLOCK = 16384
 HASHES = "hashes.npy"
 
 
@@ -73,17 +78,17 @@ class PhotoLink:
 
 
 class LinkIndex:
-    """Photos, their fingerprints (hashes in numpy, vectors in FAISS) and the photo links decided so far."""
+    """Photos, their fingerprints (hashes and float16 vectors in numpy, searched by FAISS) and the photo links
+    decided so far."""
 
     def __init__(self, provenance: dict[str, Any], settings: dict[str, Any]) -> None:
-        import faiss
-
         self.provenance = dict(provenance)
         self.settings = dict(settings)
         self.photos: list[Photo] = []
         self.links: list[PhotoLink] = []
         self.hashes = np.zeros((0, 8), np.uint8)
-        self.vectors = faiss.IndexFlatIP(int(provenance["dim"]))
+        self.dim = int(provenance["dim"])
+        self._vectors = np.zeros((0, self.dim), np.float16)  # rows beyond len(self) are spare capacity
         self._by_key: dict[tuple[str, str], int] = {}
         self._sellers: dict[str, str] = {}
         self.stale_links = False  # set by load(): the saved links were decided under other settings
@@ -113,18 +118,43 @@ class LinkIndex:
             self._sellers.setdefault(p.listing_id, p.seller_id)
         self.photos.extend(photos)
         self.hashes = np.concatenate([self.hashes, np.asarray(hashes, np.uint8).reshape(-1, 8)])
-        if len(vectors):
-            self.vectors.add(np.ascontiguousarray(vectors, np.float32))
-        return range(start, len(self.photos))
+        end = len(self.photos)
+        if end > len(self._vectors):  # grow by half: amortised copies, at most 1.5x the rows held
+            grown = np.zeros((max(end, len(self._vectors) * 3 // 2, 1024), self.dim), np.float16)
+            grown[:start] = self._vectors[:start]
+            self._vectors = grown
+        self._vectors[start:end] = np.asarray(vectors, np.float32).reshape(-1, self.dim)
+        return range(start, end)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The (n, dim) float16 descriptors (a view)."""
+        return self._vectors[: len(self.photos)]
 
     def vector(self, i: int) -> np.ndarray:
-        return np.asarray(self.vectors.reconstruct(int(i)), np.float32)
+        return self._vectors[int(i)].astype(np.float32)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` inner products of each query among the stored vectors: (similarities, ids), best
+        first; ids -1 where fewer than ``k`` exist."""
+        import faiss
+
+        q = np.ascontiguousarray(queries, np.float32)
+        best_s = np.full((len(q), k), -np.inf, np.float32)
+        best_i = np.full((len(q), k), -1, np.int64)
+        n = len(self.photos)
+        for start in range(0, n, SEARCH_BLOCK):
+            block = np.ascontiguousarray(self._vectors[start:min(n, start + SEARCH_BLOCK)], np.float32)
+            s, i = faiss.knn(q, block, min(k, len(block)), metric=faiss.METRIC_INNER_PRODUCT)
+            s, i = np.concatenate([best_s, s], axis=1), np.concatenate([best_i, i + start], axis=1)
+            top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+            best_s, best_i = np.take_along_axis(s, top, 1), np.take_along_axis(i, top, 1)
+        best_i[~np.isfinite(best_s)] = -1
+        return best_s, best_i
 
     # -- persistence -------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:
         """Write the index into ``folder`` (created if missing); the old index stays whole if interrupted."""
-        import faiss
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         photos = {
@@ -139,11 +169,10 @@ class LinkIndex:
             fd, tmp = tempfile.mkstemp(prefix=f".{role}.", suffix=".partial", dir=folder)
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    if data is not None:
+                    if data is None:  # streamed from the array itself: no second in-memory copy of the vectors
+                        np.save(fh, self.vectors, allow_pickle=False)
+                    else:
                         fh.write(data)
-                if data is None:
-                    # FAISS writes the vectors to the file itself: no second in-memory copy of 4 × dim × n bytes.
-                    faiss.write_index(self.vectors, tmp)
                 digest = _file_sha256(Path(tmp))
                 name = f"{stem}.{digest[:12]}.{ext}"
                 _fsync(tmp)
@@ -170,7 +199,6 @@ class LinkIndex:
     def load(cls, folder: str | Path, provenance: dict[str, Any], settings: dict[str, Any]) -> LinkIndex:
         """The index saved in ``folder``. Another embedder's index is an error; links decided under other
         settings are dropped (they are decided again from the stored fingerprints)."""
-        import faiss
 
         folder = Path(folder)
         hint = f"delete {folder} to start a new index"
@@ -201,9 +229,12 @@ class LinkIndex:
         index = cls(provenance, settings)
         raw = json.loads(paths[PHOTOS].read_text(encoding="utf-8"))
         photos = [Photo(*row) for row in raw["photos"]]
-        index.vectors = faiss.read_index(str(paths[VECTORS]))
+        index._vectors = np.load(paths[VECTORS], allow_pickle=False)
         index.hashes = np.load(paths[HASHES], allow_pickle=False)
-        if not (len(photos) == index.vectors.ntotal == len(index.hashes) == manifest.get("photos")):
+        if index._vectors.dtype != np.float16 or index._vectors.shape[1:] != (index.dim,):
+            raise LinkIndexError(f"{paths[VECTORS]} holds {index._vectors.dtype} {index._vectors.shape}, not "
+                                 f"float16 (n, {index.dim}): {hint}")
+        if not (len(photos) == len(index._vectors) == len(index.hashes) == manifest.get("photos")):
             raise LinkIndexError(f"the files of the link index in {folder} disagree on the photo count: {hint}")
         index.photos = photos
         index._by_key = {(p.listing_id, p.image): i for i, p in enumerate(photos)}

@@ -69,7 +69,7 @@ def candidates(
     for start in range(0, len(new), SEARCH_BATCH):
         rows = slice(start, start + SEARCH_BATCH)
         for mirrored, vecs in ((False, prints.vector[rows]), (True, prints.vector_mirror[rows])):
-            sims, ids = index.vectors.search(np.ascontiguousarray(vecs, np.float32), k)
+            sims, ids = index.search(vecs, k)
             for qi, (srow, irow) in enumerate(zip(sims, ids)):
                 a = new[start + qi]
                 for s, b in zip(srow, irow):

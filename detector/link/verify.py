@@ -36,7 +36,8 @@ class KeypointCheck:
     """Counts the geometrically consistent keypoint matches between two photos.
 
     ``load(key)`` returns the photo called ``key`` (None when it can no longer be read); descriptions
-    are cached by ``(key, mirrored)``, at most ``cache`` of them (~130 KB each at 500 keypoints).
+    are cached by ``(key, mirrored)``, at most ``cache`` of them (~130 KB each at 500 keypoints). Pairs come
+    grouped by their newer photo, so the cache needs to hold little more than that photo and its neighbours.
     """
 
     def __init__(
@@ -45,7 +46,7 @@ class KeypointCheck:
         *,
         max_side: int = 512,
         features: int = 500,
-        cache: int = 1024,
+        cache: int = 256,
     ) -> None:
         # The engine's defaults are for logos in busy photos (3,000 keypoints); a photo against a photo
         # needs far fewer to show hundreds of inliers for a copy (BENCHMARKS.md, "Linking").
