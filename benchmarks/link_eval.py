@@ -252,30 +252,38 @@ def cmd_timing(args: argparse.Namespace) -> None:
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
-    """What the index costs at --photos photos: RSS of that many 1280-d vectors in FAISS (plus hashes), and
-    the time to search one chunk of queries (straight + mirrored) against them: the only part of linking
-    that grows faster than the photo count."""
+    """What the link index costs at --photos photos, without the model: the RSS of that many photo entries,
+    hashes and float16 vectors (added chunk by chunk, as ``Linker.add`` does), and the time to search one
+    chunk of queries (straight + mirrored) against them: the only part of linking that grows faster than
+    the photo count."""
     import faiss
     import numpy as np
 
+    from detector.link.index import LinkIndex, Photo
     from detector.link.linker import CHUNK
 
     faiss.omp_set_num_threads(1)
-    before = _rss_mb()
     rng = np.random.default_rng(0)
-    index = faiss.IndexFlatIP(args.dim)
-    for start in range(0, args.photos, 10000):  # added in blocks: no second full copy in memory
-        block = rng.standard_normal((min(10000, args.photos - start), args.dim), dtype=np.float32)
-        index.add(block / np.linalg.norm(block, axis=1, keepdims=True))
-    hashes = rng.integers(0, 256, (args.photos, 8), dtype=np.uint8)
+    prov = {"embedder": "probe", "weights_sha256": "0" * 64, "dim": args.dim, "phash_bits": 64}
+    index = LinkIndex(prov, {})
+    before = _rss_mb()
+    for start in range(0, args.photos, CHUNK):
+        n = min(CHUNK, args.photos - start)
+        block = rng.standard_normal((n, args.dim), dtype=np.float32)
+        photos = [Photo(f"L{start + i:08d}", f"seller-{(start + i) // 7:07d}", f"photos/{start + i:08d}.jpg",
+                        f"/data/listings/photos/{start + i:08d}.jpg", f"{start + i:064x}", {"ip": f"10.0.{i}.1"})
+                  for i in range(n)]
+        index.add(photos, rng.integers(0, 256, (n, 8), dtype=np.uint8),
+                  block / np.linalg.norm(block, axis=1, keepdims=True))
     added = _rss_mb() - before
     queries = rng.standard_normal((2 * CHUNK, args.dim), dtype=np.float32)
     t0, c0 = time.perf_counter(), time.process_time()
     index.search(queries, 11)
     binary = faiss.IndexBinaryFlat(64)
-    binary.add(hashes)
-    binary.search(hashes[: 2 * CHUNK], 11)
-    print(json.dumps({"photos": args.photos, "dim": args.dim, "vectors_rss_mb": round(added),
+    binary.add(index.hashes)
+    binary.search(index.hashes[: 2 * CHUNK], 11)
+    print(json.dumps({"photos": args.photos, "dim": args.dim, "index_rss_mb": round(added),
+                      "vectors_mb": round(index.vectors.nbytes / 2**20),
                       "chunk_search_wall_s": round(time.perf_counter() - t0, 2),
                       "chunk_search_cpu_s": round(time.process_time() - c0, 2), "chunk": CHUNK,
                       "peak_rss_mb": round(_rss_mb())}))
