@@ -197,8 +197,9 @@ class LinkIndex:
 
     @classmethod
     def load(cls, folder: str | Path, provenance: dict[str, Any], settings: dict[str, Any]) -> LinkIndex:
-        """The index saved in ``folder``. Another embedder's index is an error; links decided under other
-        settings are dropped (they are decided again from the stored fingerprints)."""
+        """The index saved in ``folder``. Another embedder's index is an error; one whose links were decided
+        under other settings loads without them, with ``stale_links`` set (``Linker`` refuses it: the mirror
+        descriptors a new decision needs are not stored)."""
 
         folder = Path(folder)
         hint = f"delete {folder} to start a new index"
@@ -239,7 +240,6 @@ class LinkIndex:
         index.photos = photos
         index._by_key = {(p.listing_id, p.image): i for i, p in enumerate(photos)}
         index._sellers = {p.listing_id: p.seller_id for p in photos}
-        # Links decided under other thresholds are decided again (from the stored fingerprints) by the caller.
         index.stale_links = manifest.get("settings") != settings
         if not index.stale_links:
             index.links = [PhotoLink(*row) for row in raw["links"]]
