@@ -30,8 +30,9 @@ CATALOG_FILE = "catalog.yaml"
 MARKS_DIR = "marks"
 FORMAT_VERSION = 1
 
-_BRAND_KEYS = ("name", "aliases", "marks", "authorized_sellers", "min_price")
-_LIST_KEYS = ("aliases", "marks", "authorized_sellers")
+_BRAND_KEYS = ("name", "aliases", "marks", "authorized_sellers", "min_price", "official_photos")
+_LIST_KEYS = ("aliases", "marks", "authorized_sellers", "official_photos")
+OFFICIAL_DIR = "official"
 _TOP_KEYS = ("version", "brands")
 
 
@@ -55,6 +56,9 @@ class Brand:
     # Reference prices: ("", price) for the brand as a whole, (keyword, price) for products whose
     # listing text names the keyword ("air jordan", "submariner"). Empty: no price check.
     min_price: tuple[tuple[str, float], ...] = ()
+    # The rights-holder's own catalogue photos (paths relative to catalog.yaml): a listing photo that copies
+    # one, posted by a seller not in ``authorized_sellers``, is flagged ``official_photo_reuse``.
+    official_photos: tuple[str, ...] = ()
 
     @property
     def all_names(self) -> tuple[str, ...]:
@@ -64,12 +68,14 @@ class Brand:
     def to_dict(self) -> dict[str, Any]:
         """The brand as written in ``catalog.yaml``; empty optional fields are left out."""
         out: dict[str, Any] = {"name": self.name}
-        for key in _LIST_KEYS:
+        for key in ("aliases", "marks", "authorized_sellers"):
             if getattr(self, key):
                 out[key] = list(getattr(self, key))
         if self.min_price:
             prices = dict(self.min_price)
             out["min_price"] = prices[""] if list(prices) == [""] else {k or "default": v for k, v in prices.items()}
+        if self.official_photos:
+            out["official_photos"] = list(self.official_photos)
         return out
 
 
@@ -170,7 +176,17 @@ class Catalog:
         for _, mark in self.iter_marks():
             h.update(b"\0mark\0" + mark.encode("utf-8") + b"\0")
             h.update(hashlib.sha256(self._read_mark(mark)).digest())
+        # Official photos decide flags too; a catalog without them hashes as it did before they existed.
+        for brand in self.brands:
+            for photo in brand.official_photos:
+                h.update(b"\0official\0" + photo.encode("utf-8") + b"\0")
+                h.update(hashlib.sha256(self._read_mark(photo)).digest())
         return h.hexdigest()
+
+    @property
+    def has_official_photos(self) -> bool:
+        """Whether any brand lists ``official_photos`` (only then is the official-photo stage built)."""
+        return any(b.official_photos for b in self.brands)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": FORMAT_VERSION, "brands": [b.to_dict() for b in self.brands]}
@@ -278,9 +294,11 @@ def _parse_brand(i: int, raw: Any, root: Path, *, check_images: bool) -> Brand:
     if unknown:
         raise CatalogError(f"{where}: unknown key(s) {unknown}; expected {list(_BRAND_KEYS)}")
     lists = {key: _string_list(where, key, raw.get(key)) for key in _LIST_KEYS}
-    for j, mark in enumerate(lists["marks"]):
-        _check_mark(f"{where}: marks[{j}] {mark!r}", mark, root, check_images=check_images)
-    return Brand(name, lists["aliases"], lists["marks"], lists["authorized_sellers"], _min_price(where, raw.get("min_price")))
+    for key in ("marks", "official_photos"):
+        for j, mark in enumerate(lists[key]):
+            _check_mark(f"{where}: {key}[{j}] {mark!r}", mark, root, check_images=check_images)
+    return Brand(name, lists["aliases"], lists["marks"], lists["authorized_sellers"],
+                 _min_price(where, raw.get("min_price")), lists["official_photos"])
 
 
 def _min_price(where: str, value: Any) -> tuple[tuple[str, float], ...]:

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--rules", metavar="FILE", help="rules YAML merged over the shipped defaults")
     check.set_defaults(func=cmd_check_text)
 
+    from detector.cli_link import add_parser as add_link_parser  # its command lives in its own module
+
+    add_link_parser(sub)
     _add_catalog_parser(sub)
     _add_serve_parser(sub)
     _add_audit_parser(sub)
@@ -115,6 +118,9 @@ def _add_catalog_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--mark", action="append", default=[], metavar="FILE", help="reference logo image (repeatable)")
     p.add_argument("--alias", action="append", default=[], metavar="TEXT", help="genuine alternative spelling")
     p.add_argument("--seller", action="append", default=[], metavar="ID", help="authorised seller id (repeatable)")
+    p.add_argument("--official-photo", action="append", default=[], metavar="FILE",
+                   help="the brand's own catalogue photo, copied into official/ (repeatable): a listing that reposts "
+                   "it from a seller not among --seller is flagged official_photo_reuse")
     p.add_argument("--photo", metavar="FILE", help="a product photo: its logo is found (or --box), cropped and enrolled")
     p.add_argument("--box", metavar="X1,Y1,X2,Y2", help="the logo's box in --photo, in pixels (skips the search)")
     p.set_defaults(func=cmd_catalog_add)
@@ -246,7 +252,8 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
 
     if args.box and not args.photo:
         raise CatalogError("--box is the logo's box in --photo: give the photo too")
-    catalog = add_brand(args.dir, args.name, marks=args.mark, aliases=args.alias, authorized_sellers=args.seller)
+    catalog = add_brand(args.dir, args.name, marks=args.mark, aliases=args.alias, authorized_sellers=args.seller,
+                        official_photos=args.official_photo)
     if args.photo:
         from detector.enrol_photo import add_photo_mark, parse_box
 

@@ -166,6 +166,40 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class LinkConfig:
+    """How ``detector link`` and the official-photo check decide that two photos are the same picture.
+
+    A pair is linked when its perceptual hashes are within ``phash_max_distance`` bits (near-exact copies:
+    re-encoded, resized, mirrored), or its CNN descriptors' cosine is at least ``cnn_sure``, or the cosine
+    is at least ``cnn_candidate`` and ``keypoint_min_inliers`` SIFT matches fit one affine model (crops,
+    borders, overlays). The four numbers were chosen on the tuning half of the clothing-copies benchmark
+    (BENCHMARKS.md, "Linking"; the other half is the reported result).
+    """
+
+    embedder: str = "mobilenet_v2-imagenet.v1"
+    # The four thresholds: the grid point of `benchmarks/link_eval.py quality --fit` closest to clearing both
+    # bars (precision 0.99, recall 0.95 per edit) on the tune half, with no two different originals linked.
+    # Bits of 64. Copies that keep the whole frame (re-encoded, resized, mirrored, recoloured) stay within 6;
+    # the closest different photos (two pairs of jeans on one hanger, in one corner) are 8 apart, 6 once framed.
+    phash_max_distance: int = 6
+    # Those two pairs of jeans reach a cosine of 0.935, the closest different photos of the tune half.
+    cnn_sure: float = 0.94
+    # Below it no copy needed the keypoint check on the tune half (0.6 and 0.7 gave the same links).
+    cnn_candidate: float = 0.7
+    # Two different photos with the same caption banner share up to ~49 inliers (the banner's letters);
+    # copies of one photo mostly share hundreds. 45 is where the tune half's precision and recall bars meet.
+    keypoint_min_inliers: int = 45
+    # Nearest neighbours of each photo (and of its mirror image) considered as candidates.
+    neighbours: int = 10
+    # Longest side of the photo SIFT sees, and how many keypoints it keeps.
+    keypoint_side: int = 512
+    keypoint_features: int = 500
+    # Photos described per CNN pass (each with its mirror image). Peak RSS of the linker measured at 1.06 GB
+    # with 4 and 1.35 GB with 16 (torch keeps the largest batch's activations); the speed is the same.
+    batch: int = 4
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything tunable about a ``Detector``; ``Config()`` is the shipped default."""
 
@@ -174,6 +208,7 @@ class Config:
     logos: LogosConfig = field(default_factory=LogosConfig)
     thresholds: Thresholds = field(default_factory=Thresholds)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -266,6 +301,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             f"thresholds must satisfy 0 <= review <= block <= 1, got review={th.review}, block={th.block}"
         )
+    _validate_link(cfg.link)
     svc = cfg.service
     for key in ("max_images", "max_image_bytes", "max_request_bytes", "max_listing_bytes", "max_in_flight",
                 "max_connections", "max_body_buffer_bytes"):
@@ -277,3 +313,17 @@ def _validate(cfg: Config) -> None:
         value = getattr(svc, key)
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"service.{key} must be a positive number of seconds, got {value}")
+
+
+def _validate_link(link: LinkConfig) -> None:
+    if not 0 <= link.phash_max_distance <= 64:
+        raise ConfigError(f"link.phash_max_distance must be 0..64 bits, got {link.phash_max_distance}")
+    if not -1.0 <= link.cnn_candidate <= link.cnn_sure <= 1.0:
+        raise ConfigError(f"link thresholds must satisfy -1 <= cnn_candidate <= cnn_sure <= 1, got "
+                          f"cnn_candidate={link.cnn_candidate}, cnn_sure={link.cnn_sure}")
+    if link.keypoint_min_inliers < 3:
+        raise ConfigError(f"link.keypoint_min_inliers must be at least 3 (an affine model needs 3 points), "
+                          f"got {link.keypoint_min_inliers}")
+    for key in ("neighbours", "keypoint_side", "keypoint_features", "batch"):
+        if getattr(link, key) <= 0:
+            raise ConfigError(f"link.{key} must be positive, got {getattr(link, key)}")

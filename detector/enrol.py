@@ -24,6 +24,7 @@ from typing import Any
 from detector.catalog import (
     CATALOG_FILE,
     MARKS_DIR,
+    OFFICIAL_DIR,
     Brand,
     Catalog,
     _string_list,
@@ -55,12 +56,14 @@ def add_brand(
     marks: Sequence[str | Path] = (),
     aliases: Sequence[str] = (),
     authorized_sellers: Sequence[str] = (),
+    official_photos: Sequence[str | Path] = (),
 ) -> Catalog:
     """Enrol ``name`` (or extend it, if it is already a name or alias) and return the updated catalog.
 
     Each mark file is checked to be an image, then copied into ``marks/`` under a name slugged from
-    the brand and the file (``Nike`` + ``swoosh.png`` -> ``marks/nike-swoosh.png``). New aliases and
-    sellers are appended. ``catalog.yaml`` is replaced atomically; if anything fails, the copied
+    the brand and the file (``Nike`` + ``swoosh.png`` -> ``marks/nike-swoosh.png``); official photos
+    (the rights-holder's catalogue pictures) likewise into ``official/``. New aliases and sellers are
+    appended. ``catalog.yaml`` is replaced atomically; if anything fails, the copied
     marks are removed and the old catalog stays as it was.
     """
     catalog = load_catalog(directory)
@@ -71,29 +74,18 @@ def add_brand(
     existing = catalog.find(name)
     base = existing or Brand(name=name)
 
-    sources = [Path(m).expanduser() for m in (marks if not isinstance(marks, (str, Path)) else [marks])]
     known = {hashlib.sha256(catalog._read_mark(m)).hexdigest(): (b.name, m) for b, m in catalog.iter_marks()}
-    plans: list[tuple[Path, str]] = []  # (source, mark as written in catalog.yaml)
-    taken = {p.name.casefold() for p in (catalog.root / MARKS_DIR).glob("*")}
-    for src in sources:
-        where = f"brand {base.name!r}: mark file {str(src)!r}"
-        if not src.is_file():
-            raise CatalogError(f"{where} does not exist")
-        fmt = _verify_image(where, src)
-        digest = hashlib.sha256(src.read_bytes()).hexdigest()
-        if digest in known:
-            owner, mark = known[digest]
-            raise CatalogError(f"{where} is already enrolled as {mark!r} of brand {owner!r}")
-        known[digest] = (base.name, str(src))
-        filename = _mark_filename(base.name, src, _EXTENSIONS.get(fmt, src.suffix.lower() or ".img"), taken)
-        taken.add(filename.casefold())
-        plans.append((src, f"{MARKS_DIR}/{filename}"))
+    plans = _plan(catalog, base, marks, MARKS_DIR, "mark", known)
+    known_photos = {hashlib.sha256(catalog._read_mark(p)).hexdigest(): (b.name, p)
+                    for b in catalog for p in b.official_photos}
+    photo_plans = _plan(catalog, base, official_photos, OFFICIAL_DIR, "official photo", known_photos)
 
     updated = dataclasses.replace(
         base,
         aliases=_merge(base.aliases, aliases, exclude=base.name),
         marks=base.marks + tuple(m for _, m in plans),
         authorized_sellers=_merge(base.authorized_sellers, authorized_sellers),
+        official_photos=base.official_photos + tuple(m for _, m in photo_plans),
     )
     brands = [updated if b is existing else b for b in catalog.brands]
     if existing is None:
@@ -103,7 +95,9 @@ def add_brand(
     copied: list[Path] = []
     try:
         (catalog.root / MARKS_DIR).mkdir(exist_ok=True)
-        for src, mark in plans:
+        if photo_plans:
+            (catalog.root / OFFICIAL_DIR).mkdir(exist_ok=True)
+        for src, mark in [*plans, *photo_plans]:
             dest = catalog.root / mark
             shutil.copyfile(src, dest)
             copied.append(dest)
@@ -113,6 +107,31 @@ def add_brand(
             dest.unlink(missing_ok=True)
         raise
     return load_catalog(catalog.root)
+
+
+def _plan(
+    catalog: Catalog, brand: Brand, files: Sequence[str | Path] | str | Path, folder: str, what: str,
+    known: dict[str, tuple[str, str]],
+) -> list[tuple[Path, str]]:
+    """(source, path as written in catalog.yaml) for each file to copy into ``folder``; each is checked to be
+    an image not enrolled already (``known``: sha256 -> (brand, path))."""
+    sources = [Path(m).expanduser() for m in (files if not isinstance(files, (str, Path)) else [files])]
+    plans: list[tuple[Path, str]] = []
+    taken = {p.name.casefold() for p in (catalog.root / folder).glob("*")}
+    for src in sources:
+        where = f"brand {brand.name!r}: {what} file {str(src)!r}"
+        if not src.is_file():
+            raise CatalogError(f"{where} does not exist")
+        fmt = _verify_image(where, src)
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()
+        if digest in known:
+            owner, mark = known[digest]
+            raise CatalogError(f"{where} is already enrolled as {mark!r} of brand {owner!r}")
+        known[digest] = (brand.name, str(src))
+        filename = _mark_filename(brand.name, src, _EXTENSIONS.get(fmt, src.suffix.lower() or ".img"), taken)
+        taken.add(filename.casefold())
+        plans.append((src, f"{folder}/{filename}"))
+    return plans
 
 
 def remove_brand(directory: str | Path, name: str, *, delete_marks: bool = True) -> Catalog:
@@ -126,7 +145,7 @@ def remove_brand(directory: str | Path, name: str, *, delete_marks: bool = True)
     new_catalog = Catalog(root=catalog.root, brands=tuple(b for b in catalog.brands if b is not gone))
     _write_yaml(catalog.root / CATALOG_FILE, new_catalog)
     if delete_marks:
-        for mark in gone.marks:
+        for mark in (*gone.marks, *gone.official_photos):
             (catalog.root / mark).unlink(missing_ok=True)
     return load_catalog(catalog.root)
 

@@ -1,7 +1,11 @@
 """``Detector``: owns the stages and passes each one's output to the next.
 
-    load ──> ocr ──┐
-        └──> logos ┴──> rules ──> ImageReport
+    load ──> ocr ──────┐
+        ├──> logos ────┤
+        └──> official ─┴──> rules ──> ImageReport
+
+``official`` (the catalog's official photos, ``detector.link.official``) exists only for a catalog that
+lists some; it is built on the first image, so every other catalog pays nothing for it.
 
 >>> from detector import Detector
 >>> report = Detector().scan_image("examples/misspelled_adibas.jpg")  # doctest: +SKIP
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING
 from detector.config import Config
 from detector.errors import DetectorError, ModelError
 from detector.io import ImageSource, LoadedImage, load_image
-from detector.stages import LogoStage, NoLogos, OcrBackend, RulesStage, find_logos
+from detector.stages import LogoStage, NoLogos, OcrBackend, OfficialStage, RulesStage, find_logos
 from detector.types import Box, Decision, ImageReport, Listing, LogoMatch, TextSpan
 
 if TYPE_CHECKING:
@@ -57,8 +61,11 @@ class Detector:
         rules: RulesStage | None = None,
         config: Config | None = None,
         catalog: str | Path | Catalog | None = None,
+        official: OfficialStage | None = None,
     ) -> None:
         self.config = config or Config()
+        self._official: OfficialStage | None = official
+        self._official_ready = official is not None
         self._catalog_lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._catalog_hash: str | None = None
@@ -113,12 +120,38 @@ class Detector:
     @property
     def stages(self) -> dict[str, str]:
         """Which implementation ran each stage; copied into every report."""
-        return {"ocr": self.ocr.name, "logos": self.logos.name, "rules": self.rules.name}
+        out = {"ocr": self.ocr.name, "logos": self.logos.name, "rules": self.rules.name}
+        if self._official is not None:
+            out["official"] = self._official.name
+        return out
+
+    @property
+    def official(self) -> OfficialStage | None:
+        """The official-photo stage: injected, or built (once) when the catalog lists official photos.
+
+        A catalog given by path or object is read for them; with every stage injected and no catalog given,
+        the bundled demo catalog (which has none) is not loaded just to find that out.
+        """
+        if not self._official_ready:
+            with self._catalog_lock:
+                known = self._catalog
+            if known is None and self.catalog_path is not None:
+                known = self.catalog
+            with self._catalog_lock:
+                if not self._official_ready:
+                    if known is not None and getattr(known, "has_official_photos", False):
+                        from detector.link.official import OfficialPhotos
+
+                        self._official = OfficialPhotos(known, self.config.link, limits=self.config.limits)
+                    self._official_ready = True
+        return self._official
 
     def warm_up(self) -> None:
         """Load every model now instead of on the first image (for services and benchmarks)."""
         for stage in (self.ocr, self.logos, self.rules):
             stage.load()
+        if self.official is not None:
+            self.official.load()
 
     def scan_image(
         self, source: ImageSource, *, name: str | None = None, listing: Listing | None = None
@@ -202,8 +235,17 @@ class Detector:
         texts = [_rescale_text(s, scale) for s in read]
         logos = [_rescale_logo(m, scale) for m in found]
 
+        extra: dict[str, object] = {}
+        official = self.official
+        if official is not None:
+            t = time.perf_counter()
+            reused = official.find(image)
+            timings["official"] = _ms(t)
+            if reused:  # handed over only when there is something: a rules stage without the keyword still works
+                extra["official"] = reused
+
         t = time.perf_counter()
-        verdict = self.rules.evaluate(texts, logos, listing)
+        verdict = self.rules.evaluate(texts, logos, listing, **extra)  # type: ignore[arg-type]
         timings["rules"] = _ms(t)
 
         return ImageReport(

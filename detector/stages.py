@@ -15,7 +15,7 @@ everything when it is built.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from detector.types import LogoMatch, TextSpan, Verdict
 
@@ -69,6 +69,20 @@ class RulesStage(Protocol):
     ) -> Verdict:
         """``listing_text``: ``texts`` are the listing's title and description, not text from a photo."""
         ...
+
+
+@runtime_checkable
+class OfficialStage(Protocol):
+    """Finds the catalog's official photos that an image copies (``detector.link.official.OfficialPhotos``).
+
+    Its matches go to the rules stage as ``evaluate(..., official=matches)``, only when there are some.
+    """
+
+    name: str
+
+    def load(self) -> None: ...
+
+    def find(self, image: Image.Image) -> list[Any]: ...
 
 
 def find_logos(stage: LogoStage, image: Image.Image, texts: Sequence[TextSpan]) -> list[LogoMatch]:

@@ -172,7 +172,13 @@ class KeypointMatcher:
             xy, desc, corners = z["xy"], z["desc"].astype(np.float32), z["corners"]
         if xy.shape != (len(desc), 2) or desc.shape[1:] != (128,) or corners.shape != (4, 2):
             raise ValueError(f"unexpected array shapes in {path}")
-        self._refs.append(_Ref(brand, name, corners, xy))
+        self.add_features(brand, name, Features(xy, desc), corners)
+
+    def add_features(self, brand: str, name: str, feats: Features, corners: np.ndarray) -> None:
+        """Add a reference described already (a photo's :meth:`features`); ``corners`` outline it in the
+        same frame as ``feats.xy``. Photo-to-photo checks (``detector.link``) describe each photo once."""
+        xy, desc = feats.xy, np.asarray(feats.desc, np.float32)
+        self._refs.append(_Ref(brand, name, np.asarray(corners, np.float32), xy))
         self._desc.append(desc)
         self._owner.append(np.full(len(desc), len(self._refs) - 1, np.int32))
         self._table = self._index = None

@@ -47,6 +47,7 @@ _SCHEMA: dict[str, Any] = {
         "near_factor": float,
         "declared_brand_severity": Severity,
         "unauthorized_seller_severity": Severity,
+        "official_photo_reuse_severity": Severity,
     },
     "price": {"below_ratio": float, "severity": Severity},
     "vocabulary": list,
@@ -119,6 +120,7 @@ class MismatchConfig:
     near_factor: float
     declared_brand_severity: Severity
     unauthorized_seller_severity: Severity
+    official_photo_reuse_severity: Severity = Severity.REVIEW
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,9 @@ def _build(d: dict[str, Any]) -> RulesConfig:
         declared_brand_severity=_severity(mm["declared_brand_severity"], "mismatch.declared_brand_severity"),
         unauthorized_seller_severity=_severity(
             mm["unauthorized_seller_severity"], "mismatch.unauthorized_seller_severity"
+        ),
+        official_photo_reuse_severity=_severity(
+            mm.get("official_photo_reuse_severity", "review"), "mismatch.official_photo_reuse_severity"
         ),
     )
     return RulesConfig(

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detector.config import Thresholds
 from detector.rules.config import RulesConfig, load_rules_config
@@ -25,6 +25,7 @@ from detector.rules.match import Match, TextMatches
 from detector.rules.mismatch import (
     declared_brand_mismatch,
     logo_text_mismatch,
+    official_photo_reuse,
     price_below_reference,
     quote_logo,
     quote_span,
@@ -33,6 +34,9 @@ from detector.rules.mismatch import (
 from detector.rules.normalize import scripts_of
 from detector.rules.scoring import cap_severity, decide, risk, sightings
 from detector.types import Flag, Listing, LogoMatch, Relation, Severity, TextSpan, Verdict
+
+if TYPE_CHECKING:
+    from detector.link.official import OfficialMatch
 
 RULE_OF = {
     Relation.LOOKALIKE: "lookalike_brand_text",
@@ -204,11 +208,13 @@ class Rules:
         listing: Listing | None = None,
         *,
         listing_text: bool = False,
+        official: Sequence[OfficialMatch] = (),
     ) -> Verdict:
         """Flags, brands seen, risk and decision for one image's texts and logos (and its listing).
 
         ``listing_text``: ``texts`` are the listing's own title and description, not text read from a
         photo; the listing then gives them no context (prose is full of ordinary words: "a boot for a hike").
+        ``official``: the catalog's official photos this photo copies (``detector.link.official``).
         """
         cfg = self.config
         logos = [lg for lg in logos if lg.score >= cfg.mismatch.logo_min_score]
@@ -265,6 +271,7 @@ class Rules:
         flags.extend(logo_text_mismatch(exact_texts, logos, cfg))
         flags.extend(declared_brand_mismatch(listing, declared, seen, cfg))
         flags.extend(unauthorized_seller(listing, exact_seen, self.lexicon, cfg))
+        flags.extend(official_photo_reuse(listing, official, self.lexicon, cfg))
         priced = ([declared] if declared else []) + [brand for brand, _ in seen]
         flags.extend(price_below_reference(listing, priced, self.lexicon, cfg))
         flags = _dedupe(flags)

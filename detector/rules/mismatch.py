@@ -7,6 +7,10 @@
   its photos show brand B.
 * ``unauthorized_seller``: a brand seen (exact text or logo) or declared, whose catalog entry lists
   authorised sellers, sold by a seller not among them.
+* ``official_photo_reuse``: a photo that copies one of a brand's ``official_photos`` (the rights-holder's
+  catalogue pictures), posted by a seller not among the brand's authorised sellers. Without a listing (a
+  plain scan) nobody vouches for the poster, so the copy is flagged too; a brand with no authorised sellers
+  allows nobody to repost its pictures.
 * ``price_below_reference``: a listing priced under a share of the reference price (``min_price``)
   of a brand it declares or shows; per product keyword when its title or description names one.
 """
@@ -14,12 +18,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from detector.rules.config import RulesConfig
 from detector.rules.lexicon import Lexicon
 from detector.rules.match import Match
 from detector.rules.normalize import fold
 from detector.types import Box, Flag, Listing, LogoMatch, TextSpan
+
+if TYPE_CHECKING:
+    from detector.link.official import OfficialMatch
 
 
 def quote_span(span: TextSpan, text: str | None = None) -> str:
@@ -124,6 +132,38 @@ def unauthorized_seller(
                 brand=brand,
                 message=f"{brand} sold by {who}, not among its {len(allowed)} authorised seller(s)",
                 evidence=(evidence, f"listing seller_id {listing.seller_id!r}"),
+            )
+        )
+    return flags
+
+
+def official_photo_reuse(
+    listing: Listing | None, matches: Sequence[OfficialMatch], lexicon: Lexicon, config: RulesConfig
+) -> list[Flag]:
+    """One flag per brand whose official photo this photo copies, unless the listing's seller is authorised."""
+    seller = ((listing.seller_id if listing is not None else None) or "").strip()
+    flags: list[Flag] = []
+    by_brand: dict[str, list[OfficialMatch]] = {}
+    for m in matches:
+        by_brand.setdefault(m.brand, []).append(m)
+    for brand, found in by_brand.items():
+        allowed = lexicon.authorized_sellers(brand)
+        if seller and seller.casefold() in {s.casefold() for s in allowed}:
+            continue
+        if listing is None:
+            who = "a photo with no listing (no seller to check)"
+        else:
+            who = f"seller {seller!r}" if seller else "a listing with no seller id"
+        among = f"not among its {len(allowed)} authorised seller(s)" if allowed else "and the brand authorises no one"
+        best = max(found, key=lambda m: m.score)
+        flags.append(
+            Flag(
+                rule="official_photo_reuse",
+                severity=config.mismatch.official_photo_reuse_severity,
+                brand=brand,
+                message=f"copy of {brand}'s official photo {best.photo} posted by {who}, {among}",
+                evidence=(*(m.quote() for m in found),
+                          *((f"listing seller_id {listing.seller_id!r}",) if listing is not None else ())),
             )
         )
     return flags
