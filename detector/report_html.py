@@ -51,6 +51,7 @@ section.image img { max-width: 100%; height: auto; border: 1px solid #ccc; }
 h2 { font-size: 1em; margin: 0 0 .4em; word-break: break-all; }
 ul { margin: .3em 0; padding-left: 1.2em; } .sev-block { color: #c81414; } .sev-review { color: #b06e00; }
 .muted { color: #777; } code { background: #f4f4f4; padding: 0 .2em; }
+table.figures th, table.figures td { padding: .1em .8em; text-align: left; } img.plot { max-width: 49%; }
 """
 
 
