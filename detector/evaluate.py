@@ -83,7 +83,8 @@ def read_labels(csv_path: str | Path) -> list[LabelRow]:
         if label == "none" and brand:
             raise LabelsError(f"{where}: label 'none' means no brand is shown, but brand is {brand!r}: "
                               "empty the brand or label the photo genuine or counterfeit")
-        file = (src.parent / path).resolve()
+        # Normalised, not resolved: two links to one file are two photos (eval scans the content once).
+        file = Path(os.path.normpath((src.parent / path).absolute()))
         if not file.is_file():
             raise LabelsError(f"{where}: no such file {path!r} (paths are relative to {src.parent.resolve()})")
         if file in seen:
