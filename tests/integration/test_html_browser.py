@@ -66,7 +66,7 @@ def check_page(page: Any, errors: list[str], risk_column: int) -> None:
 
 
 def _fake_reads(fake_stages: Any) -> None:
-    """REPLICA (blocked by the fake rules) on the photos whose name says they are not genuine."""
+    """REPLICA (blocked by the fake rules) on the 3rd, 4th and 6th photo read: some blocked, the rest allowed."""
     from detector.types import TextSpan
 
     def read(n: int, image: Any) -> list[TextSpan]:

@@ -171,3 +171,29 @@ def test_wilson_interval() -> None:
     lo, hi = wilson(644, 1000)
     assert 0.613 < lo < 0.615 and 0.673 < hi < 0.675  # the textbook values for 64.4 % of 1000
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_eval_workers_2_scans_in_processes_and_fills_the_same_cache(fake_stages, monkeypatch, tmp_path, images,
+                                                                    capsys) -> None:
+    from functools import partial
+
+    from test_parallel import FLAG_W, FakeFactory
+
+    import detector.parallel
+
+    # The workers build their detectors with test_parallel's fakes: REPLICA (blocked) on FLAG_W-wide photos.
+    monkeypatch.setattr(detector.parallel, "DetectorFactory", partial(FakeFactory))
+    widths = {"a": 30, "b": FLAG_W, "c": 31, "d": 32}
+    for name, w in widths.items():
+        images.write(tmp_path / f"{name}.png", images.png((w, 20)))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,brand,label\n" + "".join(
+        f"{n}.png,,{'counterfeit' if w == FLAG_W else 'genuine'}\n" for n, w in widths.items()))
+    out = tmp_path / "out"
+    assert main(["eval", str(labels), "--output", str(out), "--workers", "2", "--no-progress"]) == EXIT_OK
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["confusion"]["counterfeit"]["block"] == 1 and m["confusion"]["genuine"]["allow"] == 3
+    assert len((out / "scans.jsonl").read_text().splitlines()) == 4
+    assert main(["eval", str(labels), "--output", str(out), "--no-progress"]) == EXIT_OK
+    assert fake_stages.ocr.calls == 0  # the in-process rerun found every record in the workers' cache
+    assert "4 from the cache" in capsys.readouterr().err
