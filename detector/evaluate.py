@@ -288,6 +288,8 @@ def evaluate(
             "none_false_flag_rate": rate(*counts["none"]),
         }
     out["warnings"] = small_sample_warnings(out)
+    if out.get("brands_not_in_catalog"):
+        out["warnings"].append(f"labelled brand(s) not in the catalog, never named: {', '.join(out['brands_not_in_catalog'])}")
     return out
 
 

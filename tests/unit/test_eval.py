@@ -197,3 +197,14 @@ def test_eval_workers_2_scans_in_processes_and_fills_the_same_cache(fake_stages,
     assert main(["eval", str(labels), "--output", str(out), "--no-progress"]) == EXIT_OK
     assert fake_stages.ocr.calls == 0  # the in-process rerun found every record in the workers' cache
     assert "4 from the cache" in capsys.readouterr().err
+
+
+def test_a_labelled_brand_missing_from_the_catalog_is_warned_about() -> None:
+    from detector.catalog import load_catalog
+    from detector.evaluate import evaluate
+
+    rows = [LabelRow("a", Path("a"), "Acme Widgets", "genuine", 2), LabelRow("b", Path("b"), "nike inc", "genuine", 3)]
+    records = {"a": _rec(0.0, None), "b": {**_rec(0.0, None), "brands": [{"name": "Nike", "confidence": 0.9}]}}
+    m = evaluate(rows, records, catalog=load_catalog(check_images=False))
+    assert m["brands_not_in_catalog"] == ["Acme Widgets"] and any("Acme Widgets" in w for w in m["warnings"])
+    assert (m["brand_top1"]["k"], m["brand_top1"]["n"]) == (1, 2)  # "nike inc" is an alias of Nike
