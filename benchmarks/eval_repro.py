@@ -10,7 +10,7 @@ photos as a labels CSV (positives ``genuine`` with the catalog's brand name; neg
 whose ``brand_top1`` and ``brand_fp_rate`` should match within a point. FlickrLogos is research-only: the CSV,
 the links to its photos and the negative crops stay under out/ (ignored by git); nothing is copied into the repo.
 
-    python benchmarks/eval_repro.py [--workers 1] [--limit N]
+    python benchmarks/eval_repro.py [--workers 1] [--limit N] [--config FILE]
 """
 
 from __future__ import annotations
@@ -67,14 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", default="1")
     ap.add_argument("--limit", type=int, default=0, help="at most this many photos of each kind (quick runs)")
+    ap.add_argument("--config", help="config for the scan (e.g. ocr.text_detector: craft); results kept apart")
     args = ap.parse_args(argv)
     if not data.FLICKR.is_dir():
         raise SystemExit(f"shared data not found at {data.SHARED} (expected ../shared beside the repo root)")
     labels = write_labels(args.limit)
     from detector.cli import main as detector
 
-    out = OUT / "eval"
-    code = detector(["eval", str(labels), "--output", str(out), "--workers", args.workers])
+    out = OUT / ("eval-" + Path(args.config).stem if args.config else "eval")
+    extra = ["--config", args.config] if args.config else []
+    code = detector(["eval", str(labels), "--output", str(out), "--workers", args.workers, *extra])
     m = json.loads((out / "metrics.json").read_text())
     print(f"brand_top1 {m['brand_top1']['value']:.1%} of {m['brand_top1']['n']} (BENCHMARKS.md: 64.4 %); "
           f"brand_fp_rate {m['brand_fp_rate']['value']:.1%} of {m['brand_fp_rate']['n']} (BENCHMARKS.md: 1.2 %)")
