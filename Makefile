@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Debian packages the tests and rules need: the English word list (rules' false-positive control)
-# and the DejaVu fonts (rendered-text tests and examples/make_examples.py).
-APT_PACKAGES := wamerican fonts-dejavu-core
+# the DejaVu fonts (rendered-text tests and examples/make_examples.py), and Chromium (the HTML pages opened
+# in a real browser by tests/integration/test_html_browser.py, through Playwright).
+APT_PACKAGES := wamerican fonts-dejavu-core chromium
 
 .PHONY: demo test test-fast lint setup system-deps benchmarks clean
 

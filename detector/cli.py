@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_catalog_parser(sub)
     _add_serve_parser(sub)
     _add_audit_parser(sub)
+    from detector.cli_eval import add_eval_parser  # eval lives in its own module
+
+    add_eval_parser(sub)
     return parser
 
 

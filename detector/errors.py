@@ -40,3 +40,7 @@ class CatalogError(DetectorError):
 
 class WorkerError(DetectorError):
     """A worker process of a parallel scan died while loading its models, or too many died during a scan."""
+
+
+class LabelsError(DetectorError):
+    """A labels file for ``detector eval`` is invalid (a missing column, a bad label, a missing photo)."""

@@ -54,6 +54,7 @@ class ReportSink:
             self._csv.writerow(CSV_COLUMNS)
         self.count = 0
         self.summary = ScanSummary()  # what was written: the HTML page's last section, the CLI's last line
+        self._index: list = []  # the HTML page's index table rows, written at the end (one short row per image)
         if self.fmt is OutputFormat.HTML:
             from detector.report_html import page_head
 
@@ -65,9 +66,11 @@ class ReportSink:
         elif self.fmt is OutputFormat.TABLE:
             self._fh.write(table_lines(report))
         elif self.fmt is OutputFormat.HTML:
-            from detector.report_html import image_section
+            from detector.report_html import image_section, scan_index_row
 
-            self._fh.write(image_section(report))
+            anchor = f"img-{self.count}"
+            self._fh.write(image_section(report, anchor=anchor))
+            self._index.append(scan_index_row(report, anchor))
         else:
             self._fh.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
         self._fh.flush()
@@ -77,9 +80,10 @@ class ReportSink:
     def close(self) -> None:
         """Finish the output: for a file, fsync it and move it over the target."""
         if self.fmt is OutputFormat.HTML:
-            from detector.report_html import page_tail
+            from detector.report_html import SCAN_INDEX_HEADERS, index_table, page_tail
 
-            self._fh.write(page_tail(self.summary.decisions, self.summary.errors))
+            index = index_table(SCAN_INDEX_HEADERS, self._index) if self._index else ""
+            self._fh.write(page_tail(self.summary.decisions, self.summary.errors, index))
         if self.target is None or self.partial is None:
             self._fh.flush()
             return

@@ -32,7 +32,13 @@ ALLOWED_SIDE = 160
 _STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1em;
        display: flex; flex-direction: column; color: #222; }
-header { order: -3; } #summary { order: -2; } label.filter { order: -1; margin: .6em 0; }
+header { order: -4; } #summary { order: -3; } label.filter { order: -2; margin: .6em 0; }
+table.index { order: -1; border-collapse: collapse; margin: 0 0 1em; }
+table.index th, table.index td { border-bottom: 1px solid #ddd; padding: .2em .6em; text-align: left; }
+table.index th { cursor: pointer; user-select: none; background: #f4f4f4; }
+table.index th[aria-sort=ascending]::after { content: " \25B2"; }
+table.index th[aria-sort=descending]::after { content: " \25BC"; }
+body:has(#flagged-only:checked) tr.allow { display: none; }
 #summary { background: #f4f4f4; padding: .6em 1em; border-radius: 6px; }
 body:has(#flagged-only:checked) section.allow { display: none; }
 section.image { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1em;
@@ -45,6 +51,7 @@ section.image img { max-width: 100%; height: auto; border: 1px solid #ccc; }
 h2 { font-size: 1em; margin: 0 0 .4em; word-break: break-all; }
 ul { margin: .3em 0; padding-left: 1.2em; } .sev-block { color: #c81414; } .sev-review { color: #b06e00; }
 .muted { color: #777; } code { background: #f4f4f4; padding: 0 .2em; }
+table.figures th, table.figures td { padding: .1em .8em; text-align: left; } img.plot { max-width: 49%; }
 """
 
 
@@ -59,11 +66,16 @@ def page_head(title: str = "detector scan") -> str:
     )
 
 
-def image_section(report: ImageReport, source: str | Path | None = None) -> str:
-    """One image's section; ``source`` (default ``report.path``) is read again for the annotated photo."""
+def image_section(report: ImageReport, source: str | Path | None = None, anchor: str | None = None,
+                  extra: str = "") -> str:
+    """One image's section; ``source`` (default ``report.path``) is read again for the annotated photo.
+    ``anchor`` is its id (the index table links to it); ``extra`` is HTML put under its heading."""
     kind = report.decision.value if report.ok and report.decision else "error"
-    parts = [f"<section class=\"image {kind}\">", "<div>", _photo(report, source), "</div>", "<div>"]
+    ident = f" id=\"{escape(anchor)}\"" if anchor else ""
+    parts = [f"<section class=\"image {kind}\"{ident}>", "<div>", _photo(report, source), "</div>", "<div>"]
     parts.append(f"<h2>{escape(report.path)}</h2>")
+    if extra:
+        parts.append(extra)
     raw = path_bytes(report.path)
     if raw is not None:
         parts.append(f"<p class=\"muted path-bytes\">file name bytes (not UTF-8), hex: <code>{raw}</code></p>")
@@ -112,13 +124,63 @@ def image_section(report: ImageReport, source: str | Path | None = None) -> str:
     return "\n".join(parts)
 
 
-def page_tail(decisions: Counter[str], errors: int) -> str:
-    """The summary (shown at the top by the page's CSS) and the end of the page."""
+def page_tail(decisions: Counter[str], errors: int, index: str = "") -> str:
+    """The summary and ``index`` (``index_table``; both shown at the top by the page's CSS) and the end of the page."""
     total = sum(decisions.values()) + errors
     counts = ", ".join(f"{decisions[d]} {d}" for d in ("block", "review", "allow"))
     return (
-        f"<div id=\"summary\"><b>{total} images</b>: {counts}, {errors} unreadable.</div>\n</body>\n</html>\n"
+        f"<div id=\"summary\"><b>{total} images</b>: {counts}, {errors} unreadable.</div>\n{index}</body>\n</html>\n"
     )
+
+
+#: A cell of the index table: its HTML and the value it sorts by (a number sorts numerically).
+Cell = tuple[str, "str | float"]
+
+
+def index_table(headers: list[str], rows: list[tuple[str, str, list[Cell]]]) -> str:
+    """A table with one row per image (``(css class, section id, cells)``); clicking a header sorts by it."""
+    head = "".join(f"<th scope=\"col\" data-col=\"{i}\">{escape(h)}</th>" for i, h in enumerate(headers))
+    body = []
+    for cls, anchor, cells in rows:
+        tds = "".join(f"<td data-sort=\"{escape(str(key))}\">{html}</td>" for html, key in cells)
+        body.append(f"<tr class=\"{escape(cls)}\" data-href=\"#{escape(anchor)}\">{tds}</tr>")
+    return (f"<table class=\"index\"><thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
+            + f"\n</tbody></table>\n<script>{_SORT_SCRIPT}</script>\n")
+
+
+def scan_index_row(report: ImageReport, anchor: str) -> tuple[str, str, list[Cell]]:
+    """The index row of one scanned image: path, decision, risk, top brand, flags."""
+    kind = report.decision.value if report.ok and report.decision else "error"
+    brands = sorted(report.brands, key=lambda b: -b.confidence)
+    top = f"{brands[0].name} ({brands[0].confidence:.2f})" if brands else ""
+    link = f"<a href=\"#{escape(anchor)}\">{escape(report.path)}</a>"
+    return kind, anchor, [
+        (link, report.path), (kind, {"allow": 0, "review": 1, "block": 2}.get(kind, -1)),
+        (f"{report.risk or 0.0:.2f}", report.risk or 0.0), (escape(top), top),
+        (escape(", ".join(f.rule for f in report.flags)), len(report.flags)),
+    ]
+
+
+SCAN_INDEX_HEADERS = ["photo", "decision", "risk", "top brand", "flags"]
+
+# Sorts the index table by the clicked column (numbers numerically), toggling the direction.
+_SORT_SCRIPT = """
+document.querySelectorAll("table.index th").forEach(function (th) {
+  th.addEventListener("click", function () {
+    var table = th.closest("table"), body = table.tBodies[0], col = +th.dataset.col;
+    var up = th.getAttribute("aria-sort") !== "ascending";
+    table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", up ? "ascending" : "descending");
+    var key = function (tr) { var v = tr.cells[col].dataset.sort, n = Number(v);
+      return v !== "" && !isNaN(n) ? n : v.toLowerCase(); };
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) { var x = key(a), y = key(b);
+      var c = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : (typeof x === "number" ? -1 : 1);
+      return up ? c : -c; });
+    rows.forEach(function (tr) { body.appendChild(tr); });
+  });
+});
+"""
 
 
 def escape(text: str) -> str:

@@ -124,3 +124,18 @@ def test_allowed_photos_are_small_thumbnails_flagged_ones_readable(tmp_path: Pat
 
     assert side(image_section(allowed)) == 160
     assert side(image_section(flagged_report(str(src)))) == 640
+
+
+def test_scan_page_index_table_links_every_section_and_carries_sort_keys(fake_stages, tmp_path, images, capsys) -> None:
+    root = tmp_path / "photos"
+    images.write(root / "a.jpg", images.jpeg((40, 30)))
+    images.write(root / "b.png", images.png((30, 20), (0, 0, 255)))
+    fake_stages.ocr = FakeOcr(per_call=lambda n, image: [TextSpan("REPLICA" if n == 1 else "cotton", 0.9)])
+    out = tmp_path / "scan.html"
+    main(["scan", "--no-progress", str(root), "--format", "html", "--output", str(out)])
+    capsys.readouterr()
+    html = out.read_text()
+    anchors = re.findall(r'<section class="image \w+" id="(img-\d+)">', html)
+    assert anchors == ["img-0", "img-1"]
+    assert re.findall(r'<tr class="(\w+)" data-href="#(img-\d+)">', html) == [("block", "img-0"), ("allow", "img-1")]
+    assert '<td data-sort="0.9">0.90</td>' in html and html.count("<script>") == 1
