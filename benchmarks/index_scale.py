@@ -29,9 +29,11 @@ from pathlib import Path
 import numpy as np
 
 DIM = 1280  # detector.logos.embed.manifest.LAYERS["mobilenet_v2"]["head"]: the default embedder's dimension
-MEMBERS = 10  # views per synthetic mark
+SUBSPACE = 64  # the mixture lives in a random 64-d subspace: embeddings have a low intrinsic dimension
+SUBSPACE_COS = 0.8  # plus isotropic noise in all 1280 dimensions (cosine ~0.8 to the subspace point)
+MEMBERS = 100  # vectors per mixture component ("a mark and its views")
 MEMBER_COS = 0.7
-QUERY_COS = 0.7
+QUERY_COS = 0.8
 
 
 def _noise_scale(cos: float, dim: int) -> float:
@@ -47,13 +49,17 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 def synthetic(n: int, dim: int, seed: int = 0, chunk: int = 50_000) -> np.ndarray:
     """``n`` clustered unit vectors (see the module doc), generated in chunks into one float32 array."""
     rng = np.random.default_rng(seed)
-    centres = _normalise(rng.standard_normal((max(n // MEMBERS, 1), dim), dtype=np.float32))
-    s = _noise_scale(MEMBER_COS, dim)
+    basis, _ = np.linalg.qr(rng.standard_normal((dim, SUBSPACE)))  # orthonormal columns
+    basis = basis.astype(np.float32)
+    centres = _normalise(rng.standard_normal((max(n // MEMBERS, 1), SUBSPACE), dtype=np.float32))
+    s = _noise_scale(MEMBER_COS, SUBSPACE)
+    iso = _noise_scale(SUBSPACE_COS, dim)
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         owner = np.arange(start, stop) // MEMBERS % len(centres)
-        block = centres[owner] + s * rng.standard_normal((stop - start, dim), dtype=np.float32)
+        inner = _normalise(centres[owner] + s * rng.standard_normal((stop - start, SUBSPACE), dtype=np.float32))
+        block = inner @ basis.T + iso * rng.standard_normal((stop - start, dim), dtype=np.float32)
         out[start:stop] = _normalise(block)
     return out
 
@@ -114,6 +120,7 @@ def run_size(n: int, n_queries: int, nprobes: list[int], flat_queries: int, thre
     t0 = time.process_time()
     structure = ivf._index()  # trains and adds
     build_s = time.process_time() - t0
+    # Serialising 1M vectors would hold a second 5 GB copy: there the size is the lists' vectors and ids.
     size_gb = faiss.serialize_index(structure).nbytes / 1024**3 if n <= 100_000 else (n * (DIM * 4 + 8)) / 1024**3
     faiss.omp_set_num_threads(1)
     inner = faiss.extract_index_ivf(structure)

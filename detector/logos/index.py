@@ -41,14 +41,15 @@ PAYLOAD = "logos.npz"
 MANIFEST = "logos.json"
 FAISS_FILE = "logos.faiss"
 KINDS = ("flat", "ivf", "hnsw")
-# Exact search is linear in the number of references. benchmarks/index_scale.py (dim 1280, one core):
-# flat search costs ~TBD ms per query at 100k and IVF ~TBD ms at recall@1 >= 0.99 vs exact (TBD at 10k).
-# A 168-brand catalog with 10 views per mark is 1,320 vectors: flat.
-APPROX_THRESHOLD = 50_000
+# Exact search is linear in the number of references and memory-bound: benchmarks/index_scale.py (dim 1280,
+# one core, 2026-12-02) measured flat at 5.8 ms per query at 10k vectors and 47 ms at 100k, where IVF (16 probes)
+# answers in 0.45 ms and 1.9 ms with recall@1 1.000 vs exact. Below 10k flat stays exact and cheap (a 168-brand
+# catalog with 10 views per mark is 1,320 vectors: ~0.8 ms), and k-means on fewer vectors makes tiny lists.
+APPROX_THRESHOLD = 10_000
 HNSW_M = 32
 # IVF lists: about 2*sqrt(n), a power of two (fewer vectors scanned per probe than sqrt(n) at 1M, where
-# the 5 ms budget binds). NPROBE: the smallest probe count with recall@1 >= 0.99 vs exact at 1M on clustered
-# synthetic vectors (BENCHMARKS.md, "Scale-out (issue 13)").
+# the 5 ms budget binds). NPROBE 16: at 1M clustered synthetic vectors, recall@1 1.000 vs exact at 3.7 ms per
+# query on one core; 8 probes gave 0.988 at 2.1 ms (BENCHMARKS.md, "Scale-out (issue 13)").
 IVF_NPROBE = 16
 # faiss warns below 39 training points per list; more costs training time without better lists.
 IVF_TRAIN_PER_LIST = 40
