@@ -306,9 +306,8 @@ def scan_batch(
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=actors),
                 num_cpus=cpus_per_actor,
-                # A dead actor is restarted and its batch retried; duplicates are removed at the merge.
-                max_restarts=-1,
-                max_task_retries=-1,
+                # Ray Data's default for actor pools (max_restarts and max_task_retries -1): a dead actor is
+                # restarted and its batch retried. Records it wrote before dying are deduplicated at the merge.
             )
             for _ in ds.iter_rows():  # statuses only; the records are in the part files
                 pass
