@@ -261,7 +261,7 @@ def scan_batch(
     """Scan ``sources`` on Ray into ``output`` (JSONL or Parquet); returns the summary (see the module doc).
 
     ``address``: a running cluster (``ray start --head`` prints it); None starts a local Ray with node
-    address 127.0.0.1 (Ray's servers still listen on every interface: its token authentication guards them).
+    address 127.0.0.1 (Ray's own servers still listen on every interface; firewall them on shared hosts).
     ``factory``: a picklable callable returning the ``Detector`` each actor scans with.
     """
     from detector.report import ScanSummary
