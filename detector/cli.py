@@ -38,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (recursive)")
     scan.add_argument("--catalog", metavar="DIR", help="brand catalog directory (default: the bundled demo catalog)")
     scan.add_argument(
-        "--format", choices=["jsonl", "csv", "table", "html"], default="jsonl",
-        help="output format (default: jsonl; table and html are for people: html is one page with the annotated photos)"
+        "--format", choices=["jsonl", "csv", "table", "html", "parquet"], default="jsonl",
+        help="output format (default: jsonl; table and html are for people: html is one page with the annotated "
+        "photos; parquet only with --engine ray)"
     )
     scan.add_argument("--output", "-o", metavar="FILE", help="write to FILE (replaced atomically) instead of stdout")
     scan.add_argument("--config", metavar="FILE", help="YAML config file (limits, OCR, logos, thresholds)")
@@ -56,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="scan in N processes, each loading its own models (~1.5 GB each) and running 1 thread unless the "
         "config sets ocr.threads; records keep the input order. On a machine with C cores, --workers C is the "
         "fastest for folders (default: 1, in this process)",
+    )
+    scan.add_argument(
+        "--engine", choices=["local", "ray"], default="local",
+        help="local (this machine: --workers) or ray (Ray Data, one detector per actor; needs "
+        "pip install 'detector[ray]' and --output; resumable: a rerun skips the images already in the output)",
+    )
+    scan.add_argument("--address", metavar="ADDR", help="with --engine ray: the cluster to join (default: a local Ray)")
+    scan.add_argument("--actors", metavar="N", type=_workers, default=1, help="with --engine ray: actors (default 1)")
+    scan.add_argument(
+        "--cpus-per-actor", metavar="C", type=_workers, default=1,
+        help="with --engine ray: CPUs (and threads) per actor (default 1)",
     )
     scan.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     scan.set_defaults(func=cmd_scan)

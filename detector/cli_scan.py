@@ -38,6 +38,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"detector scan: error: cannot write --output {args.output}: {why}", file=sys.stderr)
         return EXIT_USAGE
 
+    if getattr(args, "engine", "local") == "ray":
+        return _scan_ray(args, config)
+    if args.format == "parquet":
+        print("detector scan: error: --format parquet needs --engine ray", file=sys.stderr)
+        return EXIT_USAGE
+
     walk = FolderWalk(args.paths)
     files = list(walk)
     workers = min(args.workers, len(files))  # no process without an image to scan
@@ -65,6 +71,35 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if pool is not None and code == EXIT_INTERRUPTED:
             pool.close(wait_s=0.0)  # Ctrl-C: stop the workers now, not after the images they are on
         return code
+
+
+def _scan_ray(args: argparse.Namespace, config: object) -> int:
+    """``--engine ray``: the scan on Ray Data (``detector.batch``); records merged into ``--output``."""
+    from detector.batch import BatchError, require_ray, scan_batch
+
+    if args.output is None:
+        print("detector scan: error: --engine ray needs --output FILE (its records are resumed from it)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.format not in ("jsonl", "parquet"):
+        print(f"detector scan: error: --engine ray writes jsonl or parquet, not {args.format}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        require_ray()
+        started = time.perf_counter()
+        summary = scan_batch(
+            args.paths, args.output, actors=args.actors, cpus_per_actor=args.cpus_per_actor, address=args.address,
+            config=config, catalog=args.catalog, fmt=args.format, progress=not args.no_progress,  # type: ignore[arg-type]
+        )
+    except BatchError as exc:
+        print(f"detector scan: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"detector scan: interrupted; rerun the same command to resume into {args.output}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    summary.seconds = time.perf_counter() - started
+    print(summary.line(), file=sys.stderr)
+    return EXIT_FLAGGED if summary.flagged else EXIT_OK
 
 
 def _write(args: argparse.Namespace, reports: Iterable[ImageReport], *, total: int, skipped: int) -> int:

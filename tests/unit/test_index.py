@@ -99,8 +99,8 @@ def test_incremental_add_and_remove_brand() -> None:
     assert idx.remove_brand("Absent") == 0
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw"])
-def test_exact_and_hnsw_agree_on_nearest(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_exact_and_approximate_agree_on_nearest(kind: str) -> None:
     idx = ReferenceIndex(8, "tiny-colour.v1", "0" * 64, kind=kind)
     vecs = _unit(300, seed=3)
     idx.add(vecs, [RefMeta(f"B{i % 30}", "m.png", str(i)) for i in range(300)])
@@ -109,12 +109,57 @@ def test_exact_and_hnsw_agree_on_nearest(kind: str) -> None:
     assert idx.kind == kind
 
 
-def test_kind_switches_to_hnsw_at_threshold() -> None:
-    idx = ReferenceIndex(8, "e", "0" * 64, hnsw_threshold=10)
+def test_kind_switches_to_ivf_at_threshold() -> None:
+    idx = ReferenceIndex(8, "e", "0" * 64, approx_threshold=10)
     idx.add(_unit(9), [RefMeta("A", "m", str(i)) for i in range(9)])
     assert idx.kind == "flat"
     idx.add(_unit(1, seed=1), [RefMeta("A", "m", "x")])
-    assert idx.kind == "hnsw"
+    assert idx.kind == "ivf"
+
+
+def _ivf_index(n: int = 1200) -> tuple[ReferenceIndex, np.ndarray]:
+    idx = ReferenceIndex(8, "tiny-colour.v1", "0" * 64, approx_threshold=1000)
+    vecs = _unit(n, seed=5)
+    idx.add(vecs, [RefMeta(f"B{i % 40}", "m.png", str(i)) for i in range(n)])
+    return idx, vecs
+
+
+def test_ivf_is_saved_trained_and_loaded_without_retraining(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from detector.logos.index import FAISS_FILE
+
+    idx, vecs = _ivf_index()
+    _, before = idx.search(vecs[:50], k=1)
+    idx.save(tmp_path)
+    man = read_manifest(tmp_path)
+    assert man.kind == "ivf" and man.params["nlist"] >= 16 and man.faiss_sha256
+    assert (tmp_path / FAISS_FILE).is_file()
+
+    def no_training(self):
+        raise AssertionError("a saved IVF must not be retrained on load")
+
+    monkeypatch.setattr(ReferenceIndex, "_train_ivf", no_training)
+    back = ReferenceIndex.load(tmp_path, approx_threshold=1000)
+    assert back.kind == "ivf"
+    _, after = back.search(vecs[:50], k=1)
+    assert list(after[:, 0]) == list(before[:, 0]) == list(range(50))
+
+
+def test_torn_ivf_structure_is_an_error(tmp_path: Path) -> None:
+    from detector.logos.index import FAISS_FILE
+
+    idx, _ = _ivf_index()
+    idx.save(tmp_path)
+    (tmp_path / FAISS_FILE).write_bytes((tmp_path / FAISS_FILE).read_bytes()[:-10])
+    with pytest.raises(CatalogError, match="does not match its manifest"):
+        ReferenceIndex.load(tmp_path, approx_threshold=1000)
+
+
+def test_ivf_rebuilds_after_a_brand_is_removed() -> None:
+    idx, vecs = _ivf_index()
+    idx.search(vecs[:1], k=1)
+    assert idx.remove_brand("B0") == 30
+    _, ids = idx.search(vecs[1:2], k=1)
+    assert idx.metas[ids[0, 0]] == RefMeta("B1", "m.png", "1")
 
 
 def test_save_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
