@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from detector.cli import EXIT_FLAGGED, EXIT_OK, EXIT_USAGE
+from detector.io import write_atomic
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,14 +68,14 @@ def cmd_link(args: argparse.Namespace) -> int:
     clusters = linker.clusters(index)
     lines = "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in clusters)
     if args.output:
-        _atomic_text(Path(args.output), lines.encode("utf-8"))
+        write_atomic(Path(args.output), lines.encode("utf-8"))
     else:
         sys.stdout.write(lines)
         sys.stdout.flush()
     if args.graphml:
         from detector.link.clusters import graphml
 
-        _atomic_text(Path(args.graphml), graphml(clusters))
+        write_atomic(Path(args.graphml), graphml(clusters))
     sellers = sum(len(c.sellers) for c in clusters)
     dropped = f"; {linker.dropped_official} photo links through official photos left out" if official else ""
     print(f"detector link: {len(rows)} rows, {described} photos described, {len(index)} in the index; "
@@ -86,9 +87,3 @@ def _bar(total: int, what: str):  # type: ignore[no-untyped-def]
     from tqdm import tqdm
 
     return tqdm(total=total, desc=what, unit="photo", file=sys.stderr, leave=False)
-
-
-def _atomic_text(path: Path, data: bytes) -> None:
-    from detector.link.index import atomic_write
-
-    atomic_write(path, data)

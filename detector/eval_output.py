@@ -1,6 +1,6 @@
 """What ``detector eval`` writes: metrics.json, calibrated.yaml, the PNG plots, report.html and the summary table.
 
-Every file is written through a temporary file and a rename (``evaluate.write_atomic``): an interrupted eval
+Every file is written through a temporary file and a rename (``io.write_atomic``): an interrupted eval
 leaves the previous one whole. matplotlib is imported inside the plotting functions (Agg, no display needed).
 """
 
@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from detector.config import Config
-from detector.evaluate import DECISIONS, LABELS, LabelRow, calibrated_config, decision_of, top_brand, write_atomic
+from detector.evaluate import DECISIONS, LABELS, LabelRow, calibrated_config, decision_of, top_brand
+from detector.io import write_atomic
 from detector.types import BrandSighting, Decision, Flag, ImageReport, LogoMatch, Relation, Severity, TextSpan
 
 PLOTS = {"counterfeit_pr": "pr_curve.png", "brand_sweep": "brand_sweep.png"}

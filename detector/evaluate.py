@@ -418,13 +418,3 @@ def calibrated_config(config: Config, calibration: dict[str, Any]) -> Config:
     """``config`` with the calibrated thresholds (unchanged when the target was not reached)."""
     th = Thresholds(review=calibration["review"], block=calibration["block"])
     return dataclasses.replace(config, thresholds=th)
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``path`` through a temporary file and a rename: an interrupted write leaves the old file whole."""
-    tmp = path.with_name(path.name + ".partial")
-    with tmp.open("wb") as fh:
-        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

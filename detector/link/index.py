@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from detector.errors import DetectorError
+from detector.io import write_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "link.json"
@@ -190,7 +191,7 @@ class LinkIndex:
             "files": files,
             "saved": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        atomic_write(folder / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
+        write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8"))
         keep = {f["file"] for f in files.values()}
         for name in old - keep:  # only once the new manifest is in place
             (folder / name).unlink(missing_ok=True)
@@ -281,18 +282,3 @@ def _npy(array: np.ndarray) -> bytes:
     buf = _io(b"")
     np.save(buf, array, allow_pickle=False)
     return bytes(buf.getvalue())
-
-
-def atomic_write(path: Path, data: bytes) -> str:
-    """Write ``data`` to ``path`` through a temporary file in the same folder; returns its sha256."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return hashlib.sha256(data).hexdigest()

@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from detector.errors import CatalogError
+from detector.io import write_atomic
 
 FORMAT_VERSION = 1
 METRIC = "inner_product"
@@ -271,17 +270,17 @@ class ReferenceIndex:
         metas_json = json.dumps([asdict(m) for m in self.metas], ensure_ascii=False)
         np.savez(buf, vectors=self._vectors, metas=np.array(metas_json))
         payload = buf.getvalue()
-        _atomic_write(folder / PAYLOAD, payload)
+        write_atomic(folder / PAYLOAD, payload)
         man = self.manifest()
         extra: dict[str, Any] = {"payload_sha256": hashlib.sha256(payload).hexdigest()}
         if self.kind == "ivf" and len(self):
             import faiss
 
             structure = faiss.serialize_index(self._index()).tobytes()
-            _atomic_write(folder / FAISS_FILE, structure)
+            write_atomic(folder / FAISS_FILE, structure)
             extra["faiss_sha256"] = hashlib.sha256(structure).hexdigest()
         man = IndexManifest(**{**asdict(man), **extra})
-        _atomic_write(folder / MANIFEST, json.dumps(asdict(man), indent=2, ensure_ascii=False).encode("utf-8"))
+        write_atomic(folder / MANIFEST, json.dumps(asdict(man), indent=2, ensure_ascii=False).encode("utf-8"))
         return folder / MANIFEST
 
     @classmethod
@@ -382,19 +381,3 @@ def read_manifest(folder: str | Path, hint: str | None = None) -> IndexManifest:
         return IndexManifest(**data)
     except TypeError as exc:
         raise CatalogError(f"logo index manifest {path} has unexpected fields ({exc}): {hint}") from exc
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
