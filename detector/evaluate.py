@@ -102,9 +102,11 @@ def read_labels(csv_path: str | Path) -> list[LabelRow]:
 def cache_key(file_sha256: str, config: Config, catalog_hash: str) -> str:
     """What makes a report: the photo's bytes, the package version, the stage settings, the catalog.
 
-    Thresholds are left out (decisions are recomputed from risk and flags), and so are thread counts.
+    Thresholds are left out (decisions are recomputed from risk and flags), and so are thread counts. The
+    OCR stage's version is in (a new way of reading changes the texts without a new setting).
     """
     from detector import __version__
+    from detector.ocr import create_ocr
 
     settings = {
         "sha256": file_sha256,
@@ -112,6 +114,7 @@ def cache_key(file_sha256: str, config: Config, catalog_hash: str) -> str:
         "catalog": catalog_hash,
         "limits": dataclasses.asdict(config.limits),
         "ocr": {k: v for k, v in dataclasses.asdict(config.ocr).items() if k != "threads"},
+        "ocr_stage": create_ocr(config.ocr).name,
         "logos": {k: v for k, v in dataclasses.asdict(config.logos).items() if k != "overlap_ocr"},
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()

@@ -39,7 +39,7 @@ class EasyOcr:
     per photo; boxes too low to hold a letter are not recognised (``read_photo``).
     """
 
-    name = f"easyocr-{RECOGNITION_MODEL}.v1"
+    name = f"easyocr-{RECOGNITION_MODEL}.v2"
     # One box at a time, as readtext on a CPU: EasyOCR's torch recogniser is dynamically quantised to int8,
     # with activation scales taken over the whole batch, so batched boxes would shift each other's
     # confidences (measured up to 0.009 on 300 ICDAR crops; no word changed). The ONNX backend batches.
@@ -57,7 +57,7 @@ class EasyOcr:
         if text_detector == "dbnet":
             from detector.ocr.dbnet import NAME
 
-            self.name = f"{type(self).name.removesuffix('.v1')}+{NAME}.v1"
+            self.name = f"{type(self).name.removesuffix('.v2')}+{NAME}.v2"
         self.min_confidence = min_confidence
         self.threads = threads or (os.cpu_count() or 1)
         self.reread_below = reread_below
@@ -94,27 +94,39 @@ class EasyOcr:
         background) is usually read with high confidence from its own crop; a
         genuinely hard mark (a script logo) gives a different reading, and the first
         reading stands with its low confidence. The text itself is never replaced; a different, surer
-        second reading is kept in ``TextSpan.alternatives``.
+        second reading is kept in ``TextSpan.alternatives``. When the crop (the box and a little around it)
+        does not confirm the reading, the box without EasyOCR's margin is read too: a loose box can hold
+        the edge of a nearby mark, read as a stray character (a swoosh's tip as '"' after "NLKE").
         """
-        from PIL import Image
-
         box = span.box
         if box is None or box.height < 4 or box.width < 4:
             return span
         pad = _REREAD_PAD * box.height
-        crop = image.crop(
-            (max(0, box.x1 - pad), max(0, box.y1 - pad), min(image.width, box.x2 + pad), min(image.height, box.y2 + pad))
-        )
-        height = _REREAD_HEIGHT
-        crop = crop.resize((max(1, round(crop.width * height / crop.height)), height), Image.Resampling.LANCZOS)
-        second = self.read_word(crop)
-        if second is None or second.confidence <= span.confidence:
-            return span
-        if _fold(second.text) != _fold(span.text):
+        second = self._read_crop(image, (box.x1 - pad, box.y1 - pad, box.x2 + pad, box.y2 + pad))
+        if second is not None and second.confidence > span.confidence and _fold(second.text) == _fold(span.text):
+            return TextSpan(text=span.text, confidence=second.confidence, box=span.box)
+        # EasyOCR grows each box by _MARGIN of its short side on every side (short side = core × (1 + 2·margin)).
+        trim = _MARGIN * min(box.width, box.height) / (1 + 2 * _MARGIN)
+        tight = self._read_crop(image, (box.x1 + trim, box.y1 + trim, box.x2 - trim, box.y2 - trim))
+        if tight is not None and tight.confidence > span.confidence and _fold(tight.text) == _fold(span.text):
+            span = TextSpan(text=span.text, confidence=tight.confidence, box=span.box)
+        if second is not None and second.confidence > span.confidence and _fold(second.text) != _fold(span.text):
             # A surer, different reading: kept beside the first for the rules to weigh (a genuine name
             # misread once is not a look-alike), never in its place.
             return dataclasses.replace(span, alternatives=(*span.alternatives, second.text))
-        return TextSpan(text=span.text, confidence=second.confidence, box=span.box)
+        return span
+
+    def _read_crop(self, image: Image.Image, box: tuple[float, float, float, float]) -> TextSpan | None:
+        """``read_word`` of ``box`` (clipped to the image) scaled to the second reading's height."""
+        from PIL import Image
+
+        x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(image.width, box[2]), min(image.height, box[3])
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            return None
+        crop = image.crop((x1, y1, x2, y2))
+        height = _REREAD_HEIGHT
+        crop = crop.resize((max(1, round(crop.width * height / crop.height)), height), Image.Resampling.LANCZOS)
+        return self.read_word(crop)
 
     def read_word(self, image: Image.Image) -> TextSpan | None:
         """Recognise ``image`` as one line of text, skipping detection (for word crops and second readings)."""
@@ -271,6 +283,8 @@ def weights_directory() -> str:
 # and wider padding lets neighbouring strokes in (GUCCI -> "GUcCiI").
 _REREAD_PAD = 0.1
 _REREAD_HEIGHT = 64
+# Reader.detect's add_margin: the share of a box's short side added on every side before recognition.
+_MARGIN = 0.1
 
 
 def _fold(text: str) -> str:

@@ -364,7 +364,7 @@ class EasyOcrOnnx(EasyOcr):
     The nets are exported from the pinned weights into the cache on first use (``export_models``).
     """
 
-    name = f"easyocr-{RECOGNITION_MODEL}.onnx-{QUANT_TAG}.v1"
+    name = f"easyocr-{RECOGNITION_MODEL}.onnx-{QUANT_TAG}.v2"
     batch_boxes = True  # fp32: a box reads the same alone or batched with boxes of its padded width
 
     def __init__(self, *args: Any, cache: str | Path | None = None, **kwargs: Any) -> None:

@@ -57,3 +57,23 @@ def test_genuine_nike_is_allowed_with_its_swoosh_seen(detector) -> None:
 def test_unbranded_photos_are_allowed_and_show_no_logo(detector, name: str) -> None:
     r = _scan(detector, name)
     assert r.decision is Decision.ALLOW and r.flags == () and r.logos == ()
+
+
+# The decision `make demo` prints for each example (examples/README.md): pinned whole, so that a change of
+# stage (a new text detector, a new threshold) that moves any of them fails here and not first in a demo.
+EXPECTED = {
+    "genuine_nike.jpg": Decision.ALLOW,
+    "genuine_adidas.jpg": Decision.ALLOW,
+    "misspelled_adibas.jpg": Decision.BLOCK,
+    "misspelled_nlke.jpg": Decision.BLOCK,
+    "mismatch_swoosh_puma.jpg": Decision.BLOCK,
+    "replica_gucci.jpg": Decision.BLOCK,
+    "unbranded_hike.jpg": Decision.ALLOW,
+    "unbranded_plain.jpg": Decision.ALLOW,
+}
+
+
+def test_every_example_keeps_its_decision(detector) -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.jpg")) == sorted(EXPECTED)
+    got = {name: _scan(detector, name).decision for name in EXPECTED}
+    assert got == EXPECTED

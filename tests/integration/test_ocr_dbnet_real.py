@@ -58,4 +58,4 @@ def test_no_craft_session_is_built_when_dbnet_finds_the_boxes(ocr):
 
     reader = ocr._reader()
     assert not isinstance(getattr(reader, "detector", None), CraftSession)
-    assert ocr.name.endswith("+ppocrv4-det.v1")
+    assert ocr.name.endswith("+ppocrv4-det.v2")

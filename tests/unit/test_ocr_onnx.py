@@ -194,9 +194,9 @@ def test_backend_names_say_onnx_and_the_quantisation():
     ocr = create_ocr(OcrConfig(backend="easyocr-onnx"))
     assert type(ocr).__name__ == "EasyOcrOnnx"
     assert ".onnx-" in ocr.name and om.QUANT_TAG in ocr.name
-    assert create_ocr(OcrConfig(backend="easyocr")).name == "easyocr-english_g2+ppocrv4-det.v1"
-    assert create_ocr(OcrConfig(backend="easyocr", text_detector="craft")).name == "easyocr-english_g2.v1"
-    assert create_ocr(OcrConfig(text_detector="craft")).name.endswith("-fp32.v1")
+    assert create_ocr(OcrConfig(backend="easyocr")).name == "easyocr-english_g2+ppocrv4-det.v2"
+    assert create_ocr(OcrConfig(backend="easyocr", text_detector="craft")).name == "easyocr-english_g2.v2"
+    assert create_ocr(OcrConfig(text_detector="craft")).name.endswith("-fp32.v2")
 
 
 def test_ocr_backend_from_a_config_file_value():

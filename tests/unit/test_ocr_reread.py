@@ -41,3 +41,29 @@ def test_tiny_boxes_are_not_re_read(monkeypatch):
     monkeypatch.setattr(ocr, "read_word", lambda image: pytest.fail("should not re-read"))
     span = TextSpan("x", 0.2, Box(0, 0, 2, 2))
     assert ocr._second_reading(Image.new("RGB", (50, 50)), span) is span
+
+
+def test_the_box_without_its_margin_is_read_when_the_padded_crop_does_not_confirm(monkeypatch):
+    """A loose box holding a mark's edge ('NLKE"' from a swoosh's tip): the margin-free crop confirms."""
+    ocr = EasyOcr()
+    seen: list[tuple[int, int]] = []
+    readings = iter([TextSpan('NLKE"', 0.52), TextSpan("NLKE", 0.91)])
+
+    def fake_read_word(image):
+        seen.append(image.size)
+        return next(readings)
+
+    monkeypatch.setattr(ocr, "read_word", fake_read_word)
+    first = TextSpan('NLKE"', 0.54, Box(100, 60, 280, 120), alternatives=())
+    out = ocr._second_reading(Image.new("RGB", (400, 300)), first)
+    assert out.confidence == pytest.approx(0.91) and out.text == 'NLKE"' and out.alternatives == ()
+    # padded crop: 192 x 72 (6 px around); tight: 170 x 50 (EasyOCR's 5 px margin off); both at 64 px high
+    assert seen == [(round(192 * 64 / 72), 64), (round(170 * 64 / 50), 64)]
+
+
+def test_a_confirmed_padded_reading_needs_no_tight_one(monkeypatch):
+    ocr = EasyOcr()
+    calls = []
+    monkeypatch.setattr(ocr, "read_word", lambda image: calls.append(1) or TextSpan("NIKE", 0.97))
+    out = ocr._second_reading(Image.new("RGB", (400, 300)), TextSpan("NIKE", 0.5, Box(100, 60, 280, 120)))
+    assert out.confidence == pytest.approx(0.97) and calls == [1]
