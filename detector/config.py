@@ -61,7 +61,8 @@ class OcrConfig:
     min_confidence: float = 0.1
     # Intra-op threads of ONNX Runtime (and of torch); 0 means "all cores of this machine".
     threads: int = 0
-    # Spans read below this confidence get a second reading from their own crop (see ocr/easyocr.py);
+    # Spans read below this confidence get a second reading from their own crop (see ocr/easyocr.py), those
+    # the rules or logo stage could act on (Detector wires ``reread_if``);
     # 0.7 matches the rules' `ocr.block_min_confidence`, under which a look-alike cannot block on its own.
     reread_below: float = 0.7
 

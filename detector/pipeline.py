@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,6 +95,8 @@ class Detector:
 
             rules = Rules(self._catalog, thresholds=self.config.thresholds)
         self.rules: RulesStage = rules
+        if hasattr(self.ocr, "reread_if") and self.ocr.reread_if is None:
+            self.ocr.reread_if = reread_filter(self.rules, self.logos)
 
     @property
     def catalog(self) -> Catalog:
@@ -294,3 +296,18 @@ def _rescale_logo(match: LogoMatch, scale: float) -> LogoMatch:
 
 
 __all__ = ["Decision", "Detector"]
+
+
+def reread_filter(rules: object, logos: object) -> Callable[[str], bool] | None:
+    """The texts worth a second OCR reading: those the rules, or a logo stage that weighs text, could act
+    on (each stage's ``could_matter``). None (reread every doubtful span) when a stage that uses the text
+    cannot say."""
+    checks = []
+    for stage, uses_text in ((rules, True), (logos, getattr(logos, "reads_text", False))):
+        if not uses_text:
+            continue
+        check = getattr(stage, "could_matter", None)
+        if check is None:
+            return None
+        checks.append(check)
+    return lambda text: any(check(text) for check in checks)

@@ -174,6 +174,10 @@ class FusedLogos:
             out.append((fused, dict(by_kind)))
         return sorted(out, key=lambda t: -t[0].score)
 
+    def could_matter(self, text: str) -> bool:
+        """Whether a span reading ``text`` could count as text evidence for some brand's mark."""
+        return self.names is not None and bool(self.names.scores(TextSpan(text, 1.0)))
+
     def find(self, image: Image.Image, texts: Sequence[TextSpan] = ()) -> list[LogoMatch]:
         """Brands whose fused probability clears the threshold (or that a stage is sure of on its own), best
         first, boxes cut to the photo.

@@ -128,6 +128,13 @@ class Rules:
         """
         return self._findings(self.matcher.match(text, context), confidence)
 
+    def could_matter(self, text: str) -> bool:
+        """Whether ``text`` read from a photo could bear on a decision: it names or imitates a brand in any
+        context (every brand taken as shown nearby), mixes scripts, or holds counterfeit vocabulary. The
+        OCR reads only such doubtful spans a second time (``Detector`` wires it)."""
+        tm = self.matcher.match(text, self.lexicon.brands)
+        return bool(tm.matches or tm.mixed_script or self.vocabulary.find(text))
+
     def check_texts(self, texts: Sequence[str]) -> list[list[Finding]]:
         """``check_text`` for many texts at once (one vectorised distance computation)."""
         return [self._findings(tm, 1.0) for tm in self.matcher.match_many(texts)]

@@ -67,3 +67,33 @@ def test_a_confirmed_padded_reading_needs_no_tight_one(monkeypatch):
     monkeypatch.setattr(ocr, "read_word", lambda image: calls.append(1) or TextSpan("NIKE", 0.97))
     out = ocr._second_reading(Image.new("RGB", (400, 300)), TextSpan("NIKE", 0.5, Box(100, 60, 280, 120)))
     assert out.confidence == pytest.approx(0.97) and calls == [1]
+
+
+def test_only_spans_a_stage_could_act_on_are_read_twice(monkeypatch):
+    from detector.pipeline import reread_filter
+
+    class Rules:
+        def could_matter(self, text: str) -> bool:
+            return "nlke" in text.lower()
+
+    class TextLogos:
+        reads_text = True
+
+        def could_matter(self, text: str) -> bool:
+            return text == "swoosh"
+
+    keep = reread_filter(Rules(), TextLogos())
+    assert keep is not None and keep("NLKE") and keep("swoosh") and not keep("x7 ~")
+    assert reread_filter(Rules(), object())("swoosh") is False  # a logo stage that reads no text: rules alone
+    assert reread_filter(object(), TextLogos()) is None  # a rules stage that cannot say: every span
+
+    ocr = EasyOcr()
+    ocr.reread_if = keep
+    reread: list[str] = []
+    monkeypatch.setattr(ocr, "_second_reading", lambda image, span: reread.append(span.text) or span)
+    monkeypatch.setattr(ocr, "_reader", lambda: None)
+    monkeypatch.setattr(ocr, "_detector", lambda: None)
+    raw = [([[0, 0], [60, 0], [60, 20], [0, 20]], "NLKE", 0.5), ([[0, 30], [60, 30], [60, 50], [0, 50]], "x7 ~", 0.4)]
+    monkeypatch.setattr("detector.ocr.easyocr.read_photo", lambda *a, **k: raw)
+    assert [s.text for s in ocr.read(Image.new("RGB", (100, 60)))] == ["NLKE", "x7 ~"]
+    assert reread == ["NLKE"]
