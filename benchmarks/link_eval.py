@@ -68,7 +68,7 @@ def score_pairs(photos: list[tuple[str, str, Path]], cfg, linker):  # type: igno
     """Index every photo (each its own seller) and return every candidate pair with its hash distance, cosine
     and (for pairs a keypoint check would see) inliers: the raw material the thresholds are chosen from."""
     from detector.link.index import Photo
-    from detector.link.pairs import both_ways, candidates
+    from detector.link.pairs import candidates
     from detector.link.verify import KeypointCheck
 
     index = linker.open_index(None)
@@ -92,12 +92,17 @@ def score_pairs(photos: list[tuple[str, str, Path]], cfg, linker):  # type: igno
     out = []
     t0, c0 = time.perf_counter(), time.process_time()
     n_kp = 0
+    strictest = (max(GRID["keypoint_min_inliers"]), max(GRID["keypoint_min_spread"]))
     for c in pairs:
-        inl = -1
+        g1 = g2 = (-1, -1.0)
         if c.phash_distance > cfg.phash_max_distance and c.cosine < cfg.cnn_sure:
-            inl = both_ways(check, str(c.b), str(c.a), c.mirrored, cfg.keypoint_min_inliers)
+            # As pairs.both_ways: the likelier orientation, the other one too unless the first passes every
+            # grid point (so each grid point's decision can be replayed from the two).
+            g1 = check.pair(str(c.b), str(c.a), mirrored=c.mirrored)
+            if not g1.passes(*strictest):
+                g2 = check.pair(str(c.b), str(c.a), mirrored=not c.mirrored)
             n_kp += 1
-        out.append((c.a, c.b, round(float(c.cosine), 5), int(c.phash_distance), int(inl)))
+        out.append((c.a, c.b, round(float(c.cosine), 5), int(c.phash_distance), *map(float, (*g1, *g2))))
     t_kp = (time.perf_counter() - t0, time.process_time() - c0)
     print(f"  {len(photos)} photos described in {t_desc[0]:.0f} s wall / {t_desc[1]:.0f} s CPU; {len(pairs)} candidate "
           f"pairs, {n_kp} keypoint checks in {t_kp[0]:.0f} s wall / {t_kp[1]:.0f} s CPU", file=sys.stderr)
@@ -107,6 +112,7 @@ def score_pairs(photos: list[tuple[str, str, Path]], cfg, linker):  # type: igno
 def evaluate(photos, scored, cfg) -> dict:  # type: ignore[no-untyped-def]
     """Precision / recall per edit of the links ``cfg`` would make among the scored candidate pairs."""
     from detector.link.pairs import Candidate, decide
+    from detector.link.verify import NO_MODEL, Geometry
 
     key = [k for k, _, _ in photos]
     src = [s for _, s, _ in photos]
@@ -114,8 +120,15 @@ def evaluate(photos, scored, cfg) -> dict:  # type: ignore[no-untyped-def]
     cls = [s.split("/", 1)[0] for s in src]
     linked = set()
     by = defaultdict(int)
-    for a, b, cos, dist, inl in scored:
-        got = decide(Candidate(a, b, cos, False, dist), cfg, lambda inl=inl: max(inl, 0))
+    def replay(i1: float, s1: float, i2: float, s2: float) -> Geometry:
+        g1, g2 = Geometry(int(i1), s1), Geometry(int(i2), s2)
+        for g in (g1, g2):
+            if g.inliers >= 0 and g.passes(cfg.keypoint_min_inliers, cfg.keypoint_min_spread):
+                return g
+        return NO_MODEL
+
+    for a, b, cos, dist, *geo in scored:
+        got = decide(Candidate(a, b, cos, False, dist), cfg, lambda geo=geo: replay(*geo))
         if got is not None:
             linked.add((min(a, b), max(a, b)))
             by[got[0]] += 1
@@ -145,13 +158,13 @@ def tune(scored, photos, base):  # type: ignore[no-untyped-def]
     import itertools
 
     best, table = None, []
-    for phash, sure, cand, inliers in itertools.product(*GRID.values()):
+    for phash, sure, cand, inliers, spread in itertools.product(*GRID.values()):
         cfg = dataclasses.replace(base, phash_max_distance=phash, cnn_sure=sure, cnn_candidate=cand,
-                                  keypoint_min_inliers=inliers)
+                                  keypoint_min_inliers=inliers, keypoint_min_spread=spread)
         r = evaluate(photos, scored, cfg)
         wr = min(e["recall"] for e in r["edits"].values())
         wp = min(e["precision"] for e in r["edits"].values())
-        table.append((phash, sure, cand, inliers, round(wr, 4), round(wp, 4), len(r["hard_negatives_linked"])))
+        table.append((phash, sure, cand, inliers, spread, round(wr, 4), round(wp, 4), len(r["hard_negatives_linked"])))
         key = (not r["hard_negatives_linked"], round(min(wp - PRECISION_BAR, wr - RECALL_BAR), 6), wp, cand, -phash)
         if best is None or key > best[0]:
             best = (key, cfg)
@@ -164,7 +177,8 @@ GRID = {
     "phash_max_distance": (4, 6, 8),
     "cnn_sure": (0.94, 0.95, 0.96, WIDE_SURE),
     "cnn_candidate": (0.6, 0.7, 0.8),
-    "keypoint_min_inliers": (30, 35, 40, 45, 50),
+    "keypoint_min_inliers": (20, 25, 30, 35, 40, 45, 50),
+    "keypoint_min_spread": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
 }
 # The issue's bars, per edit type.
 PRECISION_BAR, RECALL_BAR = 0.99, 0.95
@@ -192,7 +206,8 @@ def cmd_quality(args: argparse.Namespace) -> None:
     results = {}
     for split in args.splits.split(","):
         photos = _photos(picked[split], list(EDITS))
-        saved = CACHE.parent / f"link-scored-{split}-{args.per_class}-{args.floor}.json"
+        # v2: both orientations' inliers and spread per pair (v1 files held one inlier count)
+        saved = CACHE.parent / f"link-scored-v2-{split}-{args.per_class}-{args.floor}.json"
         print(f"{split}: {len(picked[split])} sources, {len(photos)} photos", file=sys.stderr)
         if saved.is_file():  # the costly part, kept between runs (re-tuning reads it)
             scored = [tuple(x) for x in json.loads(saved.read_text())]

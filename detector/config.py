@@ -190,6 +190,9 @@ class LinkConfig:
     # Two different photos with the same caption banner share up to ~49 inliers (the banner's letters);
     # copies of one photo mostly share hundreds. 45 is where the tune half's precision and recall bars meet.
     keypoint_min_inliers: int = 45
+    # Share of the frame the inliers' convex hull must cover (the larger of the two photos' shares): a caption
+    # banner shared by two different photos holds its inliers in a strip; a copy spreads them over the picture.
+    keypoint_min_spread: float = 0.0
     # Nearest neighbours of each photo (and of its mirror image) considered as candidates.
     neighbours: int = 10
     # Longest side of the photo SIFT sees, and how many keypoints it keeps.
@@ -322,6 +325,8 @@ def _validate_link(link: LinkConfig) -> None:
     if not -1.0 <= link.cnn_candidate <= link.cnn_sure <= 1.0:
         raise ConfigError(f"link thresholds must satisfy -1 <= cnn_candidate <= cnn_sure <= 1, got "
                           f"cnn_candidate={link.cnn_candidate}, cnn_sure={link.cnn_sure}")
+    if not 0.0 <= link.keypoint_min_spread <= 1.0:
+        raise ConfigError(f"link.keypoint_min_spread must be between 0 and 1, got {link.keypoint_min_spread}")
     if link.keypoint_min_inliers < 3:
         raise ConfigError(f"link.keypoint_min_inliers must be at least 3 (an affine model needs 3 points), "
                           f"got {link.keypoint_min_inliers}")

@@ -110,7 +110,7 @@ class OfficialPhotos:
                     mirrored = bool(mirror[i] > straight[i] + MIRROR_MARGIN)
                     c = Candidate(-1, i, cos, mirrored, int(dist[i]))
                     got = decide(c, self.config, lambda i=i, m=mirrored: both_ways(
-                        self._check, "q", f"o:{i}", m, self.config.keypoint_min_inliers))
+                        self._check, "q", f"o:{i}", m, self.config))
                     if got is not None:
                         brand, photo = self.entries[i]
                         found.append(OfficialMatch(brand, photo, round(cos, 4), got[0], got[1]))

@@ -6,7 +6,8 @@ and its nearest perceptual hashes (of the photo and of its mirror image). A pair
 1. by ``phash`` when the hashes are within ``phash_max_distance`` bits (near-exact copies), else
 2. by ``cnn`` when the cosine is at least ``cnn_sure``, else
 3. by ``keypoints`` when the cosine is at least ``cnn_candidate`` and at least ``keypoint_min_inliers`` SIFT
-   matches fit one affine model (crops, borders, overlays). SIFT is not mirror-invariant and GeM pooling
+   matches fit one affine model (crops, borders, overlays), spread over at least ``keypoint_min_spread`` of
+   the frame (not one shared caption strip). SIFT is not mirror-invariant and GeM pooling
    nearly is, so the descriptors say little about which way round a copy is: the orientation whose
    descriptor was closer is checked first, the other one when it falls short.
 
@@ -23,7 +24,7 @@ import numpy as np
 from detector.config import LinkConfig
 from detector.link.describe import Prints, hamming
 from detector.link.index import LinkIndex, PhotoLink
-from detector.link.verify import KeypointCheck
+from detector.link.verify import Geometry, KeypointCheck
 
 # Queries per FAISS search call: bounds the (queries × neighbours) result arrays, not a tuned figure.
 SEARCH_BATCH = 2048
@@ -43,17 +44,17 @@ class Candidate:
     phash_distance: int  # min of straight and mirrored
 
 
-def decide(c: Candidate, cfg: LinkConfig, inliers: Callable[[], int]) -> tuple[str, int] | None:
-    """``(by, inliers)`` when the pair is the same picture, None when not; ``inliers`` runs the keypoint
+def decide(c: Candidate, cfg: LinkConfig, geometry: Callable[[], Geometry]) -> tuple[str, int] | None:
+    """``(by, inliers)`` when the pair is the same picture, None when not; ``geometry`` runs the keypoint
     check, called only for a borderline pair."""
     if c.phash_distance <= cfg.phash_max_distance:
         return "phash", 0
     if c.cosine >= cfg.cnn_sure:
         return "cnn", 0
     if c.cosine >= cfg.cnn_candidate:
-        n = inliers()
-        if n >= cfg.keypoint_min_inliers:
-            return "keypoints", n
+        g = geometry()
+        if g.passes(cfg.keypoint_min_inliers, cfg.keypoint_min_spread):
+            return "keypoints", g.inliers
     return None
 
 
@@ -115,10 +116,15 @@ def _keep(found: dict[tuple[int, int], tuple[float, bool]], a: int, b: int, s: f
         found[key] = (s, mirrored)
 
 
-def both_ways(check: KeypointCheck, a: str, b: str, mirrored: bool, enough: int) -> int:
-    """Inliers of the pair in the likelier orientation, or in the other when that gives fewer than ``enough``."""
-    n = check.pair(a, b, mirrored=mirrored)
-    return n if n >= enough else max(n, check.pair(a, b, mirrored=not mirrored))
+def both_ways(check: KeypointCheck, a: str, b: str, mirrored: bool, cfg: LinkConfig) -> Geometry:
+    """The pair's geometry in the likelier orientation, or in the other when the first does not pass."""
+    first = check.pair(a, b, mirrored=mirrored)
+    if first.passes(cfg.keypoint_min_inliers, cfg.keypoint_min_spread):
+        return first
+    second = check.pair(a, b, mirrored=not mirrored)
+    if second.passes(cfg.keypoint_min_inliers, cfg.keypoint_min_spread):
+        return second
+    return max(first, second)
 
 
 def find_links(
@@ -131,7 +137,7 @@ def find_links(
     """The pairs that are the same picture, as ``PhotoLink`` s (``a`` the newer photo)."""
     out = []
     for c in (progress(pairs) if progress else pairs):
-        verdict = decide(c, cfg, lambda c=c: both_ways(check, str(c.b), str(c.a), c.mirrored, cfg.keypoint_min_inliers))
+        verdict = decide(c, cfg, lambda c=c: both_ways(check, str(c.b), str(c.a), c.mirrored, cfg))
         if verdict is not None:
             out.append(PhotoLink(c.a, c.b, round(c.cosine, 4), verdict[0], c.phash_distance, verdict[1]))
     return out

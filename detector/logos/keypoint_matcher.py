@@ -69,6 +69,10 @@ class KeypointMatch:
     matches: int
     box: tuple[float, float, float, float]
     mark: str
+    # The inliers' distinct positions in the photo and in the reference (feature pixels): where they lie
+    # tells one shared caption from a shared picture (``detector.link.verify``).
+    photo_xy: np.ndarray | None = field(default=None, compare=False, repr=False)
+    ref_xy: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -271,14 +275,15 @@ class KeypointMatcher:
             res[int(ri)] = (feats.xy[qs[sel]], self._refs[ri].xy[g[sel] - ref_start[ri]])
         return res
 
-    def _fit(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, int]:
-        """(3x3 model reference -> photo, inlier count) or (None, 0)."""
+    def _fit(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """(3x3 model reference -> photo, indices of the inliers at distinct photo positions) or (None, [])."""
         import cv2
 
         cfg = self.cfg
         need = 4 if cfg.model == "homography" else 3 if cfg.model == "affine" else 2
+        none = np.zeros(0, np.int64)
         if len(src) < max(need, cfg.min_matches):
-            return None, 0
+            return None, none
         # cv2's RANSAC draws from the global RNG: reseed so every call is reproducible.
         cv2.setRNGSeed(0)
         if cfg.model == "homography":
@@ -292,11 +297,12 @@ class KeypointMatcher:
             )
             H = None if A is None else np.vstack([A, [0, 0, 1]])
         if H is None or mask is None:
-            return None, 0
-        inl = mask.ravel().astype(bool)
+            return None, none
         # Several SIFT keypoints may sit at one spot (one per orientation): count distinct photo positions.
-        n = len({(round(float(x)), round(float(y))) for x, y in dst[inl]})
-        return H, n
+        spots: dict[tuple[int, int], int] = {}
+        for i in np.flatnonzero(mask.ravel()):
+            spots.setdefault((round(float(dst[i, 0])), round(float(dst[i, 1]))), int(i))
+        return H, np.fromiter(spots.values(), np.int64, len(spots))
 
     def _plausible(self, H: np.ndarray, corners: np.ndarray) -> tuple[float, float, float, float] | None:
         """Box of the projected outline, or None for a degenerate / implausible model."""
@@ -326,7 +332,8 @@ class KeypointMatcher:
         best: dict[str, KeypointMatch] = {}
         for ri, (dst, src) in sorted(self.tentative(feats).items()):
             ref = self._refs[ri]
-            H, n = self._fit(src, dst)
+            H, keep = self._fit(src, dst)
+            n = len(keep)
             if H is None or n == 0:
                 continue
             box = self._plausible(H, ref.corners)
@@ -335,7 +342,7 @@ class KeypointMatcher:
             box = tuple(v / feats.scale for v in box)
             cur = best.get(ref.brand)
             if cur is None or n > cur.inliers:
-                best[ref.brand] = KeypointMatch(ref.brand, n, len(src), box, ref.name)
+                best[ref.brand] = KeypointMatch(ref.brand, n, len(src), box, ref.name, dst[keep], src[keep])
         return best
 
     def find(self, photo: Image.Image) -> list[KeypointMatch]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from link_helpers import TINY_LINK, TinyEmbedder, crop, jpeg, mirror, photo, write_manifest
 
@@ -19,6 +20,7 @@ from detector.link.clusters import UnionFind, clusters, env_links, graphml, phot
 from detector.link.describe import PhotoDescriber
 from detector.link.index import MANIFEST, Photo, PhotoLink
 from detector.link.pairs import Candidate, decide
+from detector.link.verify import Geometry, hull_share
 
 CFG = LinkConfig(**TINY_LINK)
 
@@ -82,23 +84,32 @@ def test_a_missing_manifest_is_a_clear_error(tmp_path: Path) -> None:
 
 # -- the pair rule -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("cosine", "distance", "inliers", "expected"), [
-    (0.5, 3, 0, ("phash", 0)),      # near-exact copy: the hash decides whatever the CNN says
-    (0.97, 30, 0, ("cnn", 0)),      # above cnn_sure: no keypoint check
-    (0.80, 30, 40, ("keypoints", 40)),
-    (0.80, 30, 10, None),           # borderline and too few inliers: two photos of one kind of product
-    (0.50, 30, 99, None),           # under cnn_candidate: never checked
+@pytest.mark.parametrize(("cosine", "distance", "inliers", "spread", "expected"), [
+    (0.5, 3, 0, 0.0, ("phash", 0)),      # near-exact copy: the hash decides whatever the CNN says
+    (0.97, 30, 0, 0.0, ("cnn", 0)),      # above cnn_sure: no keypoint check
+    (0.80, 30, 40, 0.5, ("keypoints", 40)),
+    (0.80, 30, 10, 0.5, None),           # borderline and too few inliers: two photos of one kind of product
+    (0.80, 30, 90, 0.1, None),           # many inliers in one strip: two photos sharing a caption banner
+    (0.50, 30, 99, 0.9, None),           # under cnn_candidate: never checked
 ])
-def test_decide(cosine: float, distance: int, inliers: int, expected: object) -> None:
-    cfg = LinkConfig(phash_max_distance=4, cnn_sure=0.96, cnn_candidate=0.6, keypoint_min_inliers=20)
+def test_decide(cosine: float, distance: int, inliers: int, spread: float, expected: object) -> None:
+    cfg = LinkConfig(phash_max_distance=4, cnn_sure=0.96, cnn_candidate=0.6, keypoint_min_inliers=20,
+                     keypoint_min_spread=0.2)
     calls = []
 
-    def check() -> int:
+    def check() -> Geometry:
         calls.append(1)
-        return inliers
+        return Geometry(inliers, spread)
 
     assert decide(Candidate(0, 1, cosine, False, distance), cfg, check) == expected
     assert bool(calls) == (distance > 4 and 0.6 <= cosine < 0.96)
+
+
+def test_hull_share_is_the_frame_share_the_points_cover() -> None:
+    strip = np.array([[0, 90], [100, 90], [100, 100], [0, 100], [50, 95]], np.float32)
+    assert hull_share(strip, (100, 100)) == pytest.approx(0.10)
+    assert hull_share(np.array([[0, 0], [100, 0], [0, 100], [100, 100]], np.float32), (100, 100)) == 1.0
+    assert hull_share(strip[:2], (100, 100)) == 0.0  # two points span no area
 
 
 def test_link_config_is_validated() -> None:
@@ -106,6 +117,8 @@ def test_link_config_is_validated() -> None:
         Config.from_dict({"link": {"cnn_candidate": 0.9, "cnn_sure": 0.8}})
     with pytest.raises(ConfigError, match="keypoint_min_inliers"):
         Config.from_dict({"link": {"keypoint_min_inliers": 2}})
+    with pytest.raises(ConfigError, match="keypoint_min_spread"):
+        Config.from_dict({"link": {"keypoint_min_spread": 1.5}})
     assert Config.from_dict({"link": {"neighbours": 5}}).link.neighbours == 5
 
 
