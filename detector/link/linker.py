@@ -129,7 +129,7 @@ class Linker:
                                     f"index, not {row.seller_id!r}", row=row.row)
             todo.append((row, digest))
         check = KeypointCheck(lambda key: self._index_photo(index, int(key)), max_side=self.config.keypoint_side,
-                              features=self.config.keypoint_features)
+                              features=self.config.keypoint_features, cache=self.config.keypoint_cache)
         found: list[PhotoLink] = []
         skipped: list[str] = []
         bar = self.progress(len(todo), "linking photos") if self.progress and todo else None
