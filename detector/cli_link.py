@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from detector.atomic import write_atomic
 from detector.cli import EXIT_FLAGGED, EXIT_OK, EXIT_USAGE
-from detector.io import write_atomic
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from detector.atomic import write_atomic
 from detector.config import Config
 from detector.evaluate import DECISIONS, LABELS, LabelRow, calibrated_config, decision_of, top_brand
-from detector.io import write_atomic
 from detector.types import BrandSighting, Decision, Flag, ImageReport, LogoMatch, Relation, Severity, TextSpan
 
 PLOTS = {"counterfeit_pr": "pr_curve.png", "brand_sweep": "brand_sweep.png"}

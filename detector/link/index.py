@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from detector.atomic import write_atomic
 from detector.errors import DetectorError
-from detector.io import write_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "link.json"

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from detector.atomic import write_atomic
 from detector.errors import CatalogError
-from detector.io import write_atomic
 
 FORMAT_VERSION = 1
 METRIC = "inner_product"
