@@ -64,9 +64,10 @@ def _photos(items: list[Source], edits: list[str]) -> list[tuple[str, str, Path]
     return out
 
 
-def score_pairs(photos: list[tuple[str, str, Path]], cfg, linker):  # type: ignore[no-untyped-def]
+def score_pairs(photos: list[tuple[str, str, Path]], cfg, linker, known=None):  # type: ignore[no-untyped-def]
     """Index every photo (each its own seller) and return every candidate pair with its hash distance, cosine
-    and (for pairs a keypoint check would see) inliers: the raw material the thresholds are chosen from."""
+    and (for pairs a keypoint check would see) inliers: the raw material the thresholds are chosen from.
+    ``known`` maps (a, b) to the inliers and spreads of an earlier scoring: those pairs are not checked again."""
     from detector.link.index import Photo
     from detector.link.pairs import candidates
     from detector.link.verify import KeypointCheck
@@ -95,6 +96,9 @@ def score_pairs(photos: list[tuple[str, str, Path]], cfg, linker):  # type: igno
     strictest = (max(GRID["keypoint_min_inliers"]), max(GRID["keypoint_min_spread"]))
     for c in pairs:
         g1 = g2 = (-1, -1.0)
+        if known and (c.a, c.b) in known:
+            out.append((c.a, c.b, round(float(c.cosine), 5), int(c.phash_distance), *known[(c.a, c.b)]))
+            continue
         if c.phash_distance > cfg.phash_max_distance and c.cosine < cfg.cnn_sure:
             # As pairs.both_ways: the likelier orientation, the other one too unless the first passes every
             # grid point (so each grid point's decision can be replayed from the two).
@@ -149,6 +153,42 @@ def evaluate(photos, scored, cfg) -> dict:  # type: ignore[no-untyped-def]
             "linked": len(linked), "false_links": false_all, "by": dict(by)}
 
 
+class Table:
+    """The scored pairs as arrays, so that one grid point's worst recall, worst precision and hard negatives
+    take a few vectorised passes (``evaluate`` is the readable rule, and the report; ``tune`` checks they agree)."""
+
+    def __init__(self, photos, scored) -> None:  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        key = [k for k, _, _ in photos]
+        src = [s for _, s, _ in photos]
+        edits = list(EDITS)
+        ed = np.array([edits.index(k.split("/", 1)[0]) if not k.startswith("orig/") else -1 for k in key])
+        arr = np.array([x[:8] for x in scored], dtype=np.float64)
+        a, b = arr[:, 0].astype(int), arr[:, 1].astype(int)
+        self.cos, self.dist = arr[:, 2], arr[:, 3]
+        self.i1, self.s1, self.i2, self.s2 = arr[:, 4], arr[:, 5], arr[:, 6], arr[:, 7]
+        same = np.array([src[x] == src[y] for x, y in zip(a, b)])
+        self.false = ~same
+        self.edit_of = [(ed[a] == e) | (ed[b] == e) for e in range(len(edits))]
+        # (copy, its own original) pairs, per edit: what recall counts
+        self.true_pair = [same & (((ed[a] == e) & (ed[b] == -1)) | ((ed[b] == e) & (ed[a] == -1)))
+                          for e in range(len(edits))]
+        self.copies = [int((ed == e).sum()) for e in range(len(edits))]
+        self.hard = (ed[a] == -1) & (ed[b] == -1) & ~same
+
+    def score(self, cfg) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+        """(worst recall, worst precision, hard negatives linked) under ``cfg``."""
+        geo = (((self.i1 >= cfg.keypoint_min_inliers) & (self.s1 >= cfg.keypoint_min_spread))
+               | ((self.i2 >= cfg.keypoint_min_inliers) & (self.s2 >= cfg.keypoint_min_spread)))
+        check = (self.cos >= cfg.cnn_candidate) | (self.dist <= cfg.phash_candidate)
+        linked = (self.dist <= cfg.phash_max_distance) | (self.cos >= cfg.cnn_sure) | (check & geo)
+        recall = min(int((linked & t).sum()) / max(1, n) for t, n in zip(self.true_pair, self.copies))
+        precision = min(1 - int((linked & m & self.false).sum()) / max(1, int((linked & m).sum()))
+                        for m in self.edit_of)
+        return recall, precision, int((linked & self.hard).sum())
+
+
 def tune(scored, photos, base):  # type: ignore[no-untyped-def]
     """The thresholds of the grid closest to clearing both bars on the tune split: the highest
     min(worst edit precision - PRECISION_BAR, worst edit recall - RECALL_BAR), with no two different originals
@@ -157,18 +197,22 @@ def tune(scored, photos, base):  # type: ignore[no-untyped-def]
     import dataclasses
     import itertools
 
+    table_of = Table(photos, scored)
     best, table = None, []
-    for phash, sure, cand, inliers, spread in itertools.product(*GRID.values()):
+    for phash, sure, cand, inliers, spread, hash_cand in itertools.product(*GRID.values()):
         cfg = dataclasses.replace(base, phash_max_distance=phash, cnn_sure=sure, cnn_candidate=cand,
-                                  keypoint_min_inliers=inliers, keypoint_min_spread=spread)
-        r = evaluate(photos, scored, cfg)
-        wr = min(e["recall"] for e in r["edits"].values())
-        wp = min(e["precision"] for e in r["edits"].values())
-        table.append((phash, sure, cand, inliers, spread, round(wr, 4), round(wp, 4), len(r["hard_negatives_linked"])))
-        key = (not r["hard_negatives_linked"], round(min(wp - PRECISION_BAR, wr - RECALL_BAR), 6), wp, cand, -phash)
+                                  keypoint_min_inliers=inliers, keypoint_min_spread=spread, phash_candidate=hash_cand)
+        wr, wp, hard = table_of.score(cfg)
+        table.append((phash, sure, cand, inliers, spread, hash_cand, round(wr, 4), round(wp, 4), hard))
+        key = (not hard, round(min(wp - PRECISION_BAR, wr - RECALL_BAR), 6), wp, cand, -hash_cand, -phash)
         if best is None or key > best[0]:
             best = (key, cfg)
-    return best[1], table  # type: ignore[index]
+    chosen = best[1]  # type: ignore[index]
+    r = evaluate(photos, scored, chosen)
+    slow = (min(e["recall"] for e in r["edits"].values()), min(e["precision"] for e in r["edits"].values()),
+            len(r["hard_negatives_linked"]))
+    assert all(abs(x - y) < 1e-9 for x, y in zip(slow, table_of.score(chosen))), (slow, table_of.score(chosen))
+    return chosen, table
 
 
 # The grid the thresholds are chosen from on the tune split (cosines below 0.6 and at or above WIDE_SURE are
@@ -179,6 +223,7 @@ GRID = {
     "cnn_candidate": (0.6, 0.7, 0.8),
     "keypoint_min_inliers": (20, 25, 30, 35, 40, 45, 50),
     "keypoint_min_spread": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
+    "phash_candidate": (0, 10, 12, 14),
 }
 # The issue's bars, per edit type.
 PRECISION_BAR, RECALL_BAR = 0.99, 0.95
@@ -193,7 +238,8 @@ def cmd_quality(args: argparse.Namespace) -> None:
     _one_thread()
     base = LinkConfig()
     # Permissive while scoring: every pair the shipped thresholds could decide gets its numbers.
-    wide = dataclasses.replace(base, phash_max_distance=2, cnn_sure=WIDE_SURE, cnn_candidate=args.floor)
+    wide = dataclasses.replace(base, phash_max_distance=2, phash_candidate=max(GRID["phash_candidate"]),
+                               cnn_sure=WIDE_SURE, cnn_candidate=args.floor)
     linker = Linker(wide)
     _ = linker.describer.embedder
     _one_thread()
@@ -206,13 +252,16 @@ def cmd_quality(args: argparse.Namespace) -> None:
     results = {}
     for split in args.splits.split(","):
         photos = _photos(picked[split], list(EDITS))
-        # v2: both orientations' inliers and spread per pair (v1 files held one inlier count)
-        saved = CACHE.parent / f"link-scored-v2-{split}-{args.per_class}-{args.floor}.json"
+        # v2: both orientations' inliers and spread per pair (v1 files held one inlier count); v3: and the
+        # pairs the hashes alone bring (phash_candidate). A v2 file's checks are reused, not redone.
+        saved = CACHE.parent / f"link-scored-v3-{split}-{args.per_class}-{args.floor}.json"
+        older = CACHE.parent / f"link-scored-v2-{split}-{args.per_class}-{args.floor}.json"
         print(f"{split}: {len(picked[split])} sources, {len(photos)} photos", file=sys.stderr)
         if saved.is_file():  # the costly part, kept between runs (re-tuning reads it)
             scored = [tuple(x) for x in json.loads(saved.read_text())]
         else:
-            scored = score_pairs(photos, wide, linker)
+            known = {(x[0], x[1]): x[4:] for x in json.loads(older.read_text())} if older.is_file() else None
+            scored = score_pairs(photos, wide, linker, known)
             saved.write_text(json.dumps(scored))
         results[split] = (photos, scored)
     chosen, table = tune(results["tune"][1], results["tune"][0], base) if args.fit and "tune" in results else (base, [])

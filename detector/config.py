@@ -172,9 +172,10 @@ class LinkConfig:
 
     A pair is linked when its perceptual hashes are within ``phash_max_distance`` bits (near-exact copies:
     re-encoded, resized, mirrored), or its CNN descriptors' cosine is at least ``cnn_sure``, or the cosine
-    is at least ``cnn_candidate`` and ``keypoint_min_inliers`` SIFT matches fit one affine model (crops,
-    borders, overlays). The four numbers were chosen on the tuning half of the clothing-copies benchmark
-    (BENCHMARKS.md, "Linking"; the other half is the reported result).
+    is at least ``cnn_candidate`` (or the hashes within ``phash_candidate`` bits) and ``keypoint_min_inliers``
+    SIFT matches fit one affine model over ``keypoint_min_spread`` of the frame (crops, borders, overlays).
+    The thresholds were chosen on the tuning half of the clothing-copies benchmark (BENCHMARKS.md,
+    "Linking"; the other half is the reported result).
     """
 
     embedder: str = "mobilenet_v2-imagenet.v1"
@@ -183,6 +184,10 @@ class LinkConfig:
     # Bits of 64. Copies that keep the whole frame (re-encoded, resized, mirrored, recoloured) stay within 6;
     # the closest different photos (two pairs of jeans on one hanger, in one corner) are 8 apart, 6 once framed.
     phash_max_distance: int = 6
+    # A photo under a tiled watermark is far from its original for the CNN (the overlay dominates the
+    # descriptor, and its nearest neighbours are other watermarked photos) but not for the hash, which
+    # sees the low frequencies: pairs this close go to the keypoint check whatever their cosine.
+    phash_candidate: int = 12
     # Those two pairs of jeans reach a cosine of 0.935, the closest different photos of the tune half.
     cnn_sure: float = 0.94
     # Below it no copy needed the keypoint check on the tune half (0.6 and 0.7 gave the same links).
@@ -325,6 +330,8 @@ def _validate(cfg: Config) -> None:
 def _validate_link(link: LinkConfig) -> None:
     if not 0 <= link.phash_max_distance <= 64:
         raise ConfigError(f"link.phash_max_distance must be 0..64 bits, got {link.phash_max_distance}")
+    if not 0 <= link.phash_candidate <= 64:
+        raise ConfigError(f"link.phash_candidate must be 0..64 bits, got {link.phash_candidate}")
     if not -1.0 <= link.cnn_candidate <= link.cnn_sure <= 1.0:
         raise ConfigError(f"link thresholds must satisfy -1 <= cnn_candidate <= cnn_sure <= 1, got "
                           f"cnn_candidate={link.cnn_candidate}, cnn_sure={link.cnn_sure}")

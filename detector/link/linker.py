@@ -82,8 +82,9 @@ class Linker:
     def settings(self) -> dict[str, Any]:
         """The settings a saved index's links were decided under."""
         cfg = dataclasses.asdict(self.config)
-        return {k: cfg[k] for k in ("phash_max_distance", "cnn_sure", "cnn_candidate", "keypoint_min_inliers",
-                                    "keypoint_min_spread", "neighbours", "keypoint_side", "keypoint_features")}
+        return {k: cfg[k] for k in ("phash_max_distance", "phash_candidate", "cnn_sure", "cnn_candidate",
+                                    "keypoint_min_inliers", "keypoint_min_spread", "neighbours", "keypoint_side",
+                                    "keypoint_features")}
 
     def open_index(self, folder: str | Path | None) -> LinkIndex:
         """The index saved in ``folder`` (a new one when the folder holds none, or when ``folder`` is None)."""

@@ -1,11 +1,13 @@
 """Which photos are the same picture: candidate pairs from the index, then one decision per pair.
 
 Candidates of a photo are its ``neighbours`` nearest CNN descriptors (of the photo and of its mirror image)
-and its nearest perceptual hashes (of the photo and of its mirror image). A pair is then linked
+and its nearest perceptual hashes (of the photo and of its mirror image) within ``phash_candidate`` bits.
+A pair is then linked
 
 1. by ``phash`` when the hashes are within ``phash_max_distance`` bits (near-exact copies), else
 2. by ``cnn`` when the cosine is at least ``cnn_sure``, else
-3. by ``keypoints`` when the cosine is at least ``cnn_candidate`` and at least ``keypoint_min_inliers`` SIFT
+3. by ``keypoints`` when the cosine is at least ``cnn_candidate`` or the hashes are within ``phash_candidate``
+   bits (a tiled watermark moves the descriptor, not the hash), and at least ``keypoint_min_inliers`` SIFT
    matches fit one affine model (crops, borders, overlays), spread over at least ``keypoint_min_spread`` of
    the frame (not one shared caption strip). SIFT is not mirror-invariant and GeM pooling
    nearly is, so the descriptors say little about which way round a copy is: the orientation whose
@@ -51,7 +53,7 @@ def decide(c: Candidate, cfg: LinkConfig, geometry: Callable[[], Geometry]) -> t
         return "phash", 0
     if c.cosine >= cfg.cnn_sure:
         return "cnn", 0
-    if c.cosine >= cfg.cnn_candidate:
+    if c.cosine >= cfg.cnn_candidate or c.phash_distance <= cfg.phash_candidate:
         g = geometry()
         if g.passes(cfg.keypoint_min_inliers, cfg.keypoint_min_spread):
             return "keypoints", g.inliers
@@ -84,7 +86,7 @@ def candidates(
         for qi, (drow, irow) in enumerate(zip(dist, ids)):
             a = new[qi]
             for d, b in zip(drow, irow):
-                if b >= 0 and b != a and d <= cfg.phash_max_distance:
+                if b >= 0 and b != a and d <= max(cfg.phash_max_distance, cfg.phash_candidate):
                     _keep(found, a, int(b), None, mirrored)
     out = []
     for (a, b), (cos, mirrored) in found.items():

@@ -91,10 +91,12 @@ def test_a_missing_manifest_is_a_clear_error(tmp_path: Path) -> None:
     (0.80, 30, 10, 0.5, None),           # borderline and too few inliers: two photos of one kind of product
     (0.80, 30, 90, 0.1, None),           # many inliers in one strip: two photos sharing a caption banner
     (0.50, 30, 99, 0.9, None),           # under cnn_candidate: never checked
+    (0.50, 10, 60, 0.8, ("keypoints", 60)),  # a watermarked copy: far for the CNN, near for the hash
+    (0.50, 10, 10, 0.8, None),           # near hashes alone link nothing: the keypoints decide
 ])
 def test_decide(cosine: float, distance: int, inliers: int, spread: float, expected: object) -> None:
-    cfg = LinkConfig(phash_max_distance=4, cnn_sure=0.96, cnn_candidate=0.6, keypoint_min_inliers=20,
-                     keypoint_min_spread=0.2)
+    cfg = LinkConfig(phash_max_distance=4, phash_candidate=12, cnn_sure=0.96, cnn_candidate=0.6,
+                     keypoint_min_inliers=20, keypoint_min_spread=0.2)
     calls = []
 
     def check() -> Geometry:
@@ -102,7 +104,7 @@ def test_decide(cosine: float, distance: int, inliers: int, spread: float, expec
         return Geometry(inliers, spread)
 
     assert decide(Candidate(0, 1, cosine, False, distance), cfg, check) == expected
-    assert bool(calls) == (distance > 4 and 0.6 <= cosine < 0.96)
+    assert bool(calls) == (distance > 4 and cosine < 0.96 and (cosine >= 0.6 or distance <= 12))
 
 
 def test_hull_share_is_the_frame_share_the_points_cover() -> None:
@@ -117,6 +119,8 @@ def test_link_config_is_validated() -> None:
         Config.from_dict({"link": {"cnn_candidate": 0.9, "cnn_sure": 0.8}})
     with pytest.raises(ConfigError, match="keypoint_min_inliers"):
         Config.from_dict({"link": {"keypoint_min_inliers": 2}})
+    with pytest.raises(ConfigError, match="phash_candidate"):
+        Config.from_dict({"link": {"phash_candidate": 65}})
     with pytest.raises(ConfigError, match="keypoint_min_spread"):
         Config.from_dict({"link": {"keypoint_min_spread": 1.5}})
     assert Config.from_dict({"link": {"neighbours": 5}}).link.neighbours == 5
