@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from detector.atomic import write_atomic
 
 __all__ = ["BlobStore", "blob_dir", "image_bytes"]
 
@@ -66,16 +67,7 @@ class BlobStore:
             pass
         created = not target.parent.exists()
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".bin")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, data)
         _fsync_dir(target.parent)  # the rename itself is durable before the decision commits
         if created:
             _fsync_dir(self.root)
