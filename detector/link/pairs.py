@@ -1,8 +1,7 @@
 """Which photos are the same picture: candidate pairs from the index, then one decision per pair.
 
-Candidates of a photo are its ``neighbours`` nearest CNN descriptors (of the photo and of its mirror image)
-and its nearest perceptual hashes (of the photo and of its mirror image) within ``phash_candidate`` bits.
-A pair is then linked
+Candidates of a photo are its ``neighbours`` nearest CNN descriptors and its nearest perceptual hashes
+within ``phash_candidate`` bits (each of the photo and of its mirror image). A pair is then linked
 
 1. by ``phash`` when the hashes are within ``phash_max_distance`` bits (near-exact copies), else
 2. by ``cnn`` when the cosine is at least ``cnn_sure``, else
